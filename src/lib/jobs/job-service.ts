@@ -6,6 +6,7 @@ import type {LibContext} from '../context.js'
 import {BitsError, errnoCode, formatHresult, HRESULT} from '../errors.js'
 import {JobStore, type JobFileProblem} from '../state/job-store.js'
 import {
+  ACTIVE_STATES,
   isFinal,
   JOB_SCHEMA_VERSION,
   JobDefaults,
@@ -253,6 +254,12 @@ export async function listJobs(ctx: LibContext, options: {all?: boolean} = {}): 
 
 function problemView(problem: JobFileProblem): {file: string; message: string; hint?: string} {
   return {file: problem.file, message: problem.error.message, ...(problem.error.hint ? {hint: problem.error.hint} : {})}
+}
+
+/** True when some job waits for the engine: queued, transferring, or due for a retry. */
+export async function hasQueuedWork(ctx: LibContext): Promise<boolean> {
+  const {jobs} = await storeOf(ctx).list()
+  return jobs.some((job) => ACTIVE_STATES.has(job.state))
 }
 
 export async function suspendJob(ctx: LibContext, ref: string): Promise<JobView> {

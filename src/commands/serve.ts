@@ -1,0 +1,46 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {runUntilSignalled} from '../cli/signals.js'
+import {LOG_LEVELS, type LogLevel} from '../lib/log.js'
+import {serveStateDir, type ServeResult} from '../lib/server/serve.js'
+
+export default class Serve extends BaseCommand {
+  static override summary = 'Run the BITS service for a state directory in the foreground'
+  static override description = `Moves queued jobs forward: priorities, time slices, retries after transient errors. One instance per state directory; a second one refuses. It notices new and changed jobs at once (file events).
+
+SIGINT or SIGTERM stops gracefully: running jobs checkpoint and go back to QUEUED, so the next start resumes them. A second signal stops at once; the last checkpoints still hold.
+
+Run it under systemd (contrib/bits.service), launchd or as a Windows service wrapper; see docs/daemon.md.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --log-level debug --log-format json',
+    '<%= config.bin %> <%= command.id %> --jsonl | jq -c "select(.type==\\"state\\")"',
+  ]
+
+  static override flags = {
+    'log-level': Flags.option({summary: 'Diagnostics written to stderr.', options: LOG_LEVELS, default: 'info' as LogLevel, env: 'BITS_LOG_LEVEL', helpGroup: 'GLOBAL'})(),
+    'log-format': Flags.option({summary: 'Log line format.', options: ['text', 'json'] as const, default: 'text'})(),
+    jsonl: Flags.boolean({summary: 'Stream job events to stdout, one JSON object a line.'}),
+    'max-background-jobs': Flags.integer({summary: 'Background jobs transferring at once (default: the maxBackgroundJobs setting, 1).', min: 1, max: 64}),
+    'time-slice': Flags.integer({summary: 'Seconds a background job transfers before yielding to another of its priority (default: setting, 30).', min: 1}),
+    'exit-when-idle': Flags.integer({summary: 'Exit after the queue has been idle this many seconds (used by the background start).', min: 1}),
+    'quiet-if-running': Flags.boolean({summary: 'Exit 0 without a message when another instance already serves the directory.', hidden: true}),
+  }
+
+  async run(): Promise<ServeResult> {
+    const {flags} = await this.parse(Serve)
+    const ctx = this.context(flags)
+    ctx.logger = this.logger(flags['log-level'], flags['log-format'])
+    const result = await runUntilSignalled((signal) =>
+      serveStateDir(ctx, {
+        signal,
+        quietIfRunning: flags['quiet-if-running'],
+        maxBackgroundJobs: flags['max-background-jobs'],
+        timeSliceSeconds: flags['time-slice'],
+        idleExitSeconds: flags['exit-when-idle'],
+        onEvent: flags.jsonl ? (event) => process.stdout.write(JSON.stringify(event) + '\n') : undefined,
+      }),
+    )
+    return result
+  }
+}

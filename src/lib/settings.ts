@@ -1,0 +1,75 @@
+import path from 'node:path'
+import {BitsError} from './errors.js'
+import {StateLayout} from './state/state-dir.js'
+
+/** User settings of a state directory (`settings.json`, managed by conf). */
+export interface Settings {
+  /** Start `bits serve` in the background when work is queued and no daemon runs. */
+  autoStartDaemon: boolean
+  /** Background jobs transferring at once (BITS: 1). */
+  maxBackgroundJobs: number
+  /** A background job's turn when others of its priority wait, in seconds. */
+  timeSliceSeconds: number
+  /** A background-started daemon exits after the queue was idle this long, in seconds. */
+  idleExitSeconds: number
+  /** Peer-caching flags given to new jobs (1 client, 2 server). */
+  defaultPeerCachingFlags: number
+}
+
+export const SETTING_DEFAULTS: Settings = {
+  autoStartDaemon: true,
+  maxBackgroundJobs: 1,
+  timeSliceSeconds: 30,
+  idleExitSeconds: 60,
+  defaultPeerCachingFlags: 0,
+}
+
+const SCHEMA = {
+  autoStartDaemon: {type: 'boolean'},
+  maxBackgroundJobs: {type: 'integer', minimum: 1, maximum: 64},
+  timeSliceSeconds: {type: 'integer', minimum: 1},
+  idleExitSeconds: {type: 'integer', minimum: 1},
+  defaultPeerCachingFlags: {type: 'integer', minimum: 0, maximum: 7},
+} as const
+
+export type SettingName = keyof Settings
+
+// conf pulls in a JSON-schema validator: load it only when settings are used, not on every start.
+async function openStore(stateDir: string) {
+  const {default: Conf} = await import('conf')
+  try {
+    return new Conf<Settings>({cwd: stateDir, configName: path.basename(StateLayout.settings, '.json'), schema: SCHEMA, defaults: SETTING_DEFAULTS, projectSuffix: ''})
+  } catch (err) {
+    throw new BitsError('STATE_CORRUPT', `Settings file ${path.join(stateDir, StateLayout.settings)} is unusable: ${(err as Error).message}`, {
+      hint: 'Fix or delete the file; defaults apply without it',
+      cause: err,
+    })
+  }
+}
+
+export async function readSettings(stateDir: string): Promise<Settings> {
+  const store = await openStore(stateDir)
+  return {...SETTING_DEFAULTS, ...store.store}
+}
+
+/** Parses and stores one setting from its text form. */
+export async function writeSetting(stateDir: string, name: string, text: string): Promise<Settings> {
+  if (!(name in SETTING_DEFAULTS)) {
+    throw new BitsError('USAGE_INVALID_ARG', `Unknown setting "${name}"`, {hint: `Settings: ${Object.keys(SETTING_DEFAULTS).join(', ')}`})
+  }
+  const key = name as SettingName
+  const value: unknown = typeof SETTING_DEFAULTS[key] === 'boolean' ? parseBoolean(text) : Number(text)
+  const store = await openStore(stateDir)
+  try {
+    store.set(key, value as never)
+  } catch (err) {
+    throw new BitsError('USAGE_INVALID_ARG', `Invalid value "${text}" for ${name}: ${(err as Error).message}`, {hint: `e.g. bits settings ${name} ${String(SETTING_DEFAULTS[key])}`})
+  }
+  return {...SETTING_DEFAULTS, ...store.store}
+}
+
+function parseBoolean(text: string): boolean | string {
+  if (/^(true|on|yes|1)$/i.test(text)) return true
+  if (/^(false|off|no|0)$/i.test(text)) return false
+  return text
+}
