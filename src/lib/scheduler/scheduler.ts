@@ -255,10 +255,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           const file = draft.files[fileIndex]!
           const progressed = update.bytesTransferred !== undefined && update.bytesTransferred > file.bytesTransferred
           Object.assign(file, update)
-          if (progressed) {
-            draft.state = 'TRANSFERRING'
-            draft.transientErrorSince = null
-          }
+          // The runner checkpoints once the server has answered: connected means TRANSFERRING.
+          draft.state = 'TRANSFERRING'
+          if (progressed) draft.transientErrorSince = null
           draft.activeMs += nowMs - activeSince
         },
         this.#ctx.now,

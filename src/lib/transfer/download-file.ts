@@ -5,7 +5,7 @@ import {temporaryPath, type JobFile, type JobRecord, type RemoteValidators} from
 import {headerValue, type HttpResponse, type HttpSession} from './http-session.js'
 import {reportsRedirects} from './redirect-policy.js'
 import {httpStatusError, TransferError} from './transfer-error.js'
-import {localFileError} from './transport-errors.js'
+import {localFileError, toTransportError} from './transport-errors.js'
 
 /** What the engine provides to one file's download. */
 export interface FileDownloadHooks {
@@ -197,7 +197,13 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
     throw statusError(response, fileIndex)
   }
 
-  const written = await writeBody(response.body, temp, offset, hooks)
+  let written: number
+  try {
+    written = await writeBody(response.body, temp, offset, hooks)
+  } catch (err) {
+    if (signal.aborted) throw signal.reason ?? err
+    throw toTransportError(err, url).withFile(fileIndex)
+  }
   const end = offset + written
   if (total !== null && end !== total) {
     throw invalidResponse(`Body of ${url} ended at byte ${end} of ${total}`, fileIndex)
@@ -230,7 +236,8 @@ async function writeBody(body: Readable, temp: string, offset: number, hooks: Fi
   let position = offset
   let batch: Buffer[] = []
   let batchBytes = 0
-  let lastCheckpoint = Date.now()
+  // The first bytes are checkpointed at once, so the job shows progress without waiting a full interval.
+  let lastCheckpoint = 0
   let checkpointedAt = offset
   const interval = hooks.checkpointIntervalMs ?? 2000
 
