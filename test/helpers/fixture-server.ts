@@ -25,6 +25,8 @@ export type Fault =
   /** Send this many bytes, then stop sending (the socket stays open). */
   | {kind: 'stall-after'; bytes: number}
   | {kind: 'redirect'; status: number; location: string}
+  /** Send the body in chunks of `chunkBytes` every `intervalMs`: a slow link. */
+  | {kind: 'throttle'; chunkBytes: number; intervalMs: number}
 
 export interface RequestRecord {
   method: string
@@ -129,6 +131,22 @@ export class FixtureServer {
     const slice = file.body.subarray(start, end + 1)
     if (!file.noLength) headers['content-length'] = slice.length
     res.writeHead(status, headers)
+    if (fault?.kind === 'throttle') {
+      let sent = 0
+      const timer = setInterval(() => {
+        const chunk = slice.subarray(sent, sent + fault.chunkBytes)
+        sent += chunk.length
+        record.bodyBytesSent = sent
+        if (sent >= slice.length) {
+          clearInterval(timer)
+          res.end(chunk)
+        } else if (!res.write(chunk)) {
+          // Backpressure: the client is slower than the throttle; keep the pace anyway.
+        }
+      }, fault.intervalMs)
+      res.on('close', () => clearInterval(timer))
+      return
+    }
     const limit = fault && 'bytes' in fault ? Math.min(fault.bytes, slice.length) : slice.length
     const head = slice.subarray(0, limit)
     record.bodyBytesSent = head.length

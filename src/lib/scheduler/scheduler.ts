@@ -175,8 +175,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
     const waiting = jobs.some((job) => ENGINE_STATES.has(job.state) || job.state === 'TRANSIENT_ERROR')
     const idle = !waiting && this.#running.size === 0
-    if (idle && !this.#idle) this.emit('idle')
+    const becameIdle = idle && !this.#idle
     this.#idle = idle
+    if (becameIdle) this.emit('idle')
 
     if (!this.#stopped) {
       clearTimeout(this.#timer)
