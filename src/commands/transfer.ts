@@ -33,6 +33,7 @@ Ctrl-C suspends the job and keeps what was downloaded: resume it later with "bit
     name: Flags.string({summary: 'Display name of the job.', default: 'transfer'}),
     priority: Flags.option({summary: 'Job priority.', options: PRIORITIES.map((p) => p.toLowerCase()) as Lowercase<Priority>[], default: 'normal'})(),
     dynamic: Flags.boolean({summary: 'Dynamic content: no size or range support needed; an interruption restarts the file.'}),
+    parallel: Flags.integer({summary: 'Files transferred at once (default 1, as BITS).', min: 1, max: 64}),
     timeout: Flags.integer({summary: 'Give up after this many seconds without finishing (the job is cancelled).', min: 1}),
     download: Flags.boolean({summary: 'Download (the default).', hidden: true}),
   }
@@ -52,6 +53,7 @@ Ctrl-C suspends the job and keeps what was downloaded: resume it later with "bit
         displayName: flags.name,
         priority: flags.priority.toUpperCase() as Priority,
         dynamic: flags.dynamic,
+        parallel: flags.parallel,
         pairs,
         timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
         signal: signal.graceful,

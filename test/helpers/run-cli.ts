@@ -9,6 +9,7 @@ export interface CliResult {
   stdout: string
   stderr: string
   /** stdout parsed as the one --json document, when it parses. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read the documented --json shapes
   json: any
 }
 

@@ -17,9 +17,9 @@ export async function watchJob(ctx: LibContext, id: string, onChange: (job: JobV
   const store = new JobStore(ctx.stateDir)
   let last = ''
   return new Promise<JobView>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined
     let checking = false
     let again = false
+    const timer = setInterval(() => void check(), options.pollMs ?? 500)
     const watcher = watch(store.dir, (_event, name) => {
       if (!name || String(name).startsWith(id)) void check()
     })
@@ -62,7 +62,6 @@ export async function watchJob(ctx: LibContext, id: string, onChange: (job: JobV
       }
     }
     options.signal?.addEventListener('abort', onAbort, {once: true})
-    timer = setInterval(() => void check(), options.pollMs ?? 500)
     void check()
   })
 }

@@ -7,6 +7,7 @@ import {JobStore} from '../state/job-store.js'
 import type {HttpTimeouts} from '../transfer/dispatcher.js'
 import {runDownloadJob, type JobRunner} from '../transfer/job-runner.js'
 import {TransferError} from '../transfer/transfer-error.js'
+import {JobCheckpointer, JobLeftEngine} from './job-checkpointer.js'
 import {pickJobsToRun, type RunCandidate} from './job-selection.js'
 
 export interface SchedulerOptions {
@@ -40,8 +41,6 @@ interface RunningJob {
   done: Promise<void>
 }
 
-/** Thrown inside a checkpoint when the user moved the job (suspend, cancel, complete) meanwhile. */
-class JobLeftEngine extends Error {}
 
 const ENGINE_STATES: ReadonlySet<JobState> = new Set(['QUEUED', 'CONNECTING', 'TRANSFERRING'])
 
@@ -61,6 +60,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #lastTurn = new Map<string, number>()
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
+  #scanSoon: NodeJS.Timeout | undefined
   #scanQueued = false
   #scanning: Promise<void> | undefined
   #stopped = false
@@ -118,6 +118,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#stopped = true
     this.#watcher?.close()
     clearTimeout(this.#timer)
+    clearTimeout(this.#scanSoon)
     const runs = [...this.#running.values()]
     for (const run of runs) run.controller.abort('shutdown' satisfies StopReason)
     await Promise.allSettled(runs.map((run) => run.done))
@@ -129,14 +130,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#stopped = true
     this.#watcher?.close()
     clearTimeout(this.#timer)
+    clearTimeout(this.#scanSoon)
     for (const run of this.#running.values()) run.controller.abort('shutdown' satisfies StopReason)
   }
 
   #requestScan(): void {
-    if (this.#stopped) return
-    clearTimeout(this.#timer)
-    // File events come in bursts (temp file, rename): gather them.
-    this.#timer = setTimeout(() => void this.scan(), 25)
+    if (this.#stopped || this.#scanSoon) return
+    // File events come in bursts (temp file, rename, our own checkpoints): one scan per burst,
+    // and never more than one every 50 ms, however steady the stream of events.
+    this.#scanSoon = setTimeout(() => {
+      this.#scanSoon = undefined
+      void this.scan()
+    }, 50)
   }
 
   async #scanOnce(): Promise<void> {
@@ -220,7 +225,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async #run(initial: JobRecord, controller: AbortController): Promise<void> {
     const {signal} = controller
     const runner = this.#runners[initial.type]!
-    let activeSince = this.#ctx.now().getTime()
     const job = await this.#store.update(
       initial.id,
       (draft) => {
@@ -247,27 +251,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // setTimeout cannot wait past 2^31-1 ms (24.8 days); a run that long is re-armed by its next turn.
     if (remainingMs < 2 ** 31) maxTimeTimer = setTimeout(() => controller.abort(maxTimeError), Math.max(0, remainingMs))
 
+    const checkpointer = new JobCheckpointer(this.#store, job.id, this.#ctx.now)
     const checkpointFile = async (fileIndex: number, update: Partial<JobFile>) => {
-      const nowMs = this.#ctx.now().getTime()
-      const updated = await this.#store.update(
-        job.id,
-        (draft) => {
-          if (draft.state !== 'CONNECTING' && draft.state !== 'TRANSFERRING') throw new JobLeftEngine()
-          const file = draft.files[fileIndex]!
-          const progressed = update.bytesTransferred !== undefined && update.bytesTransferred > file.bytesTransferred
-          Object.assign(file, update)
-          // The runner checkpoints once the server has answered: connected means TRANSFERRING.
-          draft.state = 'TRANSFERRING'
-          if (progressed) draft.transientErrorSince = null
-          draft.activeMs += nowMs - activeSince
-        },
-        this.#ctx.now,
-      ).catch((err: unknown) => {
+      const updated = await checkpointer.file(fileIndex, update).catch((err: unknown) => {
         if (err instanceof JobLeftEngine) controller.abort('left-engine' satisfies StopReason)
         throw err
       })
-      activeSince = nowMs
-      if (updated.state === 'TRANSFERRING' && job.state !== 'TRANSFERRING') {
+      if (updated?.state === 'TRANSFERRING' && job.state !== 'TRANSFERRING') {
         this.#emitState(updated, job.state)
         job.state = 'TRANSFERRING'
       }
@@ -281,7 +271,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         checkpointIntervalMs: this.#options.checkpointIntervalMs,
         timeouts: this.#options.timeouts,
       })
-      await this.#finishRun(job.id, activeSince, (draft) => {
+      await this.#finishRun(job.id, checkpointer, (draft) => {
         if (draft.files.every((file) => file.transferred)) {
           draft.state = 'TRANSFERRED'
           draft.transferCompletedAt = this.#ctx.now().toISOString()
@@ -294,26 +284,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const reason = signal.aborted ? signal.reason : undefined
       if (reason === 'left-engine') return
       if (reason === 'preempted' || reason === 'shutdown') {
-        await this.#finishRun(job.id, activeSince, (draft) => {
+        await this.#finishRun(job.id, checkpointer, (draft) => {
           draft.state = 'QUEUED'
         })
         return
       }
       const failure = reason instanceof TransferError ? reason : err
-      await this.#recordFailure(job, failure, activeSince)
+      await this.#recordFailure(job, failure, checkpointer)
     } finally {
       clearTimeout(maxTimeTimer)
     }
   }
 
-  async #finishRun(id: string, activeSince: number, change: (draft: JobRecord) => void): Promise<void> {
-    const nowMs = this.#ctx.now().getTime()
+  async #finishRun(id: string, checkpointer: JobCheckpointer, change: (draft: JobRecord) => void): Promise<void> {
+    await checkpointer.settle()
     let previous: JobState = 'TRANSFERRING'
     const updated = await this.#store
       .update(id, (draft) => {
         previous = draft.state
         if (draft.state !== 'CONNECTING' && draft.state !== 'TRANSFERRING') return
-        draft.activeMs += nowMs - activeSince
+        checkpointer.applyTo(draft)
         change(draft)
       }, this.#ctx.now)
       .catch((err: unknown) => {
@@ -323,7 +313,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (updated) this.#emitState(updated, previous)
   }
 
-  async #recordFailure(job: JobRecord, err: unknown, activeSince: number): Promise<void> {
+  async #recordFailure(job: JobRecord, err: unknown, checkpointer: JobCheckpointer): Promise<void> {
     const failure =
       err instanceof TransferError
         ? err
@@ -331,7 +321,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // A custom HTTP method makes every error fatal (BITS 10.2).
     const transient = failure.transient && job.httpMethod === 'GET' && job.noProgressTimeout > 0
     const now = this.#ctx.now()
-    await this.#finishRun(job.id, activeSince, (draft) => {
+    await this.#finishRun(job.id, checkpointer, (draft) => {
       draft.error = failure.toJobError()
       if (transient) {
         draft.state = 'TRANSIENT_ERROR'

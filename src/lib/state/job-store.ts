@@ -109,16 +109,15 @@ export class JobStore {
    * Read-modify-write of one job under its lock. `change` gets a private copy; a state change
    * is checked against the transition table; `modifiedAt` moves when anything changed.
    */
-  async update(id: string, change: (job: JobRecord) => JobRecord | void | Promise<JobRecord | void>, now: () => Date = () => new Date()): Promise<JobRecord> {
+  async update(id: string, change: (job: JobRecord) => JobRecord | void | Promise<JobRecord | void>, now: () => Date = () => new Date(), options: {durable?: boolean} = {}): Promise<JobRecord> {
     return withLock(`${this.fileOf(id)}.lock`, async () => {
       const current = await this.read(id)
       const draft = structuredClone(current)
       const next = (await change(draft)) ?? draft
       if (next.state !== current.state) assertTransition(current.state, next.state, formatJobId(id))
-      const before = serialize(current)
-      if (serialize(next) === before) return current
+      if (serialize(next) === serialize(current)) return current
       next.modifiedAt = now().toISOString()
-      await writeFileAtomic(this.fileOf(id), serialize(next))
+      await writeFileAtomic(this.fileOf(id), serialize(next), options)
       return next
     })
   }

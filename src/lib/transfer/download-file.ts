@@ -130,8 +130,20 @@ async function resumeOffset(temp: string, recorded: number): Promise<number> {
  * Content-Range starts where we are. A 200 restarts the file; so does a remote file whose size
  * or validators changed. Dynamic-content jobs need neither size nor ranges and always restart.
  */
-export async function downloadFile(session: HttpSession, job: JobRecord, fileIndex: number, hooks: FileDownloadHooks): Promise<void> {
+export async function downloadFile(session: HttpSession, job: JobRecord, fileIndex: number, outerHooks: FileDownloadHooks): Promise<void> {
   const file = job.files[fileIndex]!
+  // What the probe learns is written together with the first bytes, not on its own: one job
+  // file write less per file, and validators and bytes always land in the same atomic write.
+  let pending: Partial<JobFile> = {}
+  const note = (update: Partial<JobFile>) => void Object.assign(pending, update)
+  const hooks: FileDownloadHooks = {
+    ...outerHooks,
+    checkpoint: (update) => {
+      const merged = {...pending, ...update}
+      pending = {}
+      return outerHooks.checkpoint(merged)
+    },
+  }
   const temp = temporaryPath(file)
   const {signal} = hooks
   const remote = job.dynamicContent ? undefined : await probeRemoteFile(session, file.remoteUrl, fileIndex, signal)
@@ -162,7 +174,7 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
   if (remote) {
     const update: Partial<JobFile> = {bytesTotal: remote.size, validators: remote.validators, bytesTransferred: offset}
     if (remote.redirects.length > 0 && reportsRedirects(job.securityFlags)) update.remoteUrl = remote.url
-    await hooks.checkpoint(update)
+    note(update)
   }
   const url = remote?.url ?? file.remoteUrl
 
@@ -189,7 +201,7 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
     offset = 0
     total = contentLength(response) ?? (job.dynamicContent ? null : total)
     validators = {etag: strongEtag(headerValue(response.headers, 'etag')), lastModified: headerValue(response.headers, 'last-modified') ?? null}
-    if (!job.dynamicContent) await hooks.checkpoint({bytesTotal: total, validators, bytesTransferred: 0})
+    if (!job.dynamicContent) note({bytesTotal: total, validators, bytesTransferred: 0})
   } else if (response.status === 416 && remote && offset >= (remote.size ?? 0)) {
     response.body.resume()
     return finish(temp, remote.size!, remote.validators, hooks)
@@ -236,30 +248,51 @@ async function writeBody(body: Readable, temp: string, offset: number, hooks: Fi
   let position = offset
   let batch: Buffer[] = []
   let batchBytes = 0
-  // The first bytes are checkpointed at once, so the job shows progress without waiting a full interval.
-  let lastCheckpoint = 0
   let checkpointedAt = offset
-  const interval = hooks.checkpointIntervalMs ?? 2000
+  // Disk work (batched writes, checkpoints) runs one step at a time, from the body loop and from
+  // the checkpoint timer alike, so a checkpoint never records bytes still being written.
+  let diskQueue: Promise<void> = Promise.resolve()
+  const onDisk = (step: () => Promise<void>) => (diskQueue = diskQueue.then(step))
 
   const flush = async () => {
     if (batchBytes === 0) return
+    const chunks = batch
+    const bytes = batchBytes
+    batch = []
+    batchBytes = 0
     try {
-      await handle.writev(batch, position)
+      await handle.writev(chunks, position)
     } catch (err) {
       throw localFileError(err, temp)
     }
-    position += batchBytes
-    batch = []
-    batchBytes = 0
+    position += bytes
   }
   const checkpoint = async () => {
     await flush()
     if (position === checkpointedAt) return
     await handle.datasync().catch((err: unknown) => Promise.reject(localFileError(err, temp)))
     checkpointedAt = position
-    lastCheckpoint = Date.now()
     await hooks.checkpoint({bytesTransferred: position})
   }
+  const interval = hooks.checkpointIntervalMs ?? 2000
+  // The first checkpoint comes early, so a job shows progress without waiting a full interval;
+  // a small file finishes before it and costs one job write in all.
+  let timer: NodeJS.Timeout | undefined
+  let timerFailure: unknown
+  let bodyDone = false
+  const armTimer = (delay: number) => {
+    if (bodyDone) return
+    timer = setTimeout(() => {
+      onDisk(checkpoint).then(
+        () => armTimer(interval),
+        (err: unknown) => {
+          timerFailure = err
+          body.destroy(err instanceof Error ? err : new Error(String(err)))
+        },
+      )
+    }, delay)
+  }
+  armTimer(Math.min(interval, 250))
 
   try {
     for await (const chunk of body) {
@@ -267,17 +300,20 @@ async function writeBody(body: Readable, temp: string, offset: number, hooks: Fi
       batch.push(buffer)
       batchBytes += buffer.length
       hooks.onBytes(buffer.length)
-      if (batchBytes >= WRITE_BATCH_BYTES) await flush()
-      if (Date.now() - lastCheckpoint >= interval) await checkpoint()
+      if (batchBytes >= WRITE_BATCH_BYTES) await onDisk(flush)
     }
-    await flush()
+    bodyDone = true
+    clearTimeout(timer)
+    await onDisk(flush)
     await handle.datasync().catch((err: unknown) => Promise.reject(localFileError(err, temp)))
     return position - offset
   } catch (err) {
+    bodyDone = true
+    clearTimeout(timer)
     body.destroy()
     // Keep what arrived before the failure: the next attempt resumes from it.
-    await checkpoint().catch(() => undefined)
-    throw err
+    await onDisk(checkpoint).catch(() => undefined)
+    throw timerFailure ?? err
   } finally {
     await handle.close().catch(() => undefined)
   }

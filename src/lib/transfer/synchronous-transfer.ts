@@ -13,6 +13,8 @@ export interface SynchronousTransferInput {
   type?: JobType
   priority?: Priority
   dynamic?: boolean
+  /** Files of the job transferred at once. */
+  parallel?: number
   pairs: FilePair[]
   /** Give up (cancel the job) after this long in ms without reaching TRANSFERRED. */
   timeoutMs?: number
@@ -66,7 +68,9 @@ export async function transferSynchronously(ctx: LibContext, input: SynchronousT
   const created = await createJob(ctx, {displayName: input.displayName, type: input.type})
   try {
     await addFiles(ctx, created.id, input.pairs)
-    if (input.priority || input.dynamic) await setJobProperties(ctx, created.id, {priority: input.priority, dynamicContent: input.dynamic || undefined})
+    if (input.priority || input.dynamic || input.parallel) {
+      await setJobProperties(ctx, created.id, {priority: input.priority, dynamicContent: input.dynamic || undefined, parallel: input.parallel})
+    }
   } catch (err) {
     // bitsadmin creates no job when a file cannot be added.
     await cancelJob(ctx, created.id).catch(() => undefined)
