@@ -211,7 +211,7 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
 
   let written: number
   try {
-    written = await writeBody(response.body, temp, offset, hooks)
+    written = await writeBody(response.body, temp, offset, file.bytesFromOrigin, hooks)
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err
     throw toTransportError(err, url).withFile(fileIndex)
@@ -220,16 +220,16 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
   if (total !== null && end !== total) {
     throw invalidResponse(`Body of ${url} ended at byte ${end} of ${total}`, fileIndex)
   }
-  return finish(temp, end, validators, hooks)
+  return finish(temp, end, validators, hooks, {bytesFromOrigin: file.bytesFromOrigin + written})
 }
 
 /** The file is whole: stamp it with the server's Last-Modified and record it as transferred. */
-async function finish(temp: string, size: number, validators: RemoteValidators, hooks: FileDownloadHooks): Promise<void> {
+async function finish(temp: string, size: number, validators: RemoteValidators, hooks: FileDownloadHooks, extra: Partial<JobFile> = {}): Promise<void> {
   const handle = await open(temp, 'a').catch((err: unknown) => Promise.reject(localFileError(err, temp)))
   await handle.close()
   const mtime = validators.lastModified ? Date.parse(validators.lastModified) : Number.NaN
   if (!Number.isNaN(mtime)) await utimes(temp, new Date(mtime), new Date(mtime)).catch(() => undefined)
-  await hooks.checkpoint({bytesTotal: size, bytesTransferred: size, validators, transferred: true})
+  await hooks.checkpoint({...extra, bytesTotal: size, bytesTransferred: size, validators, transferred: true})
 }
 
 /**
@@ -237,7 +237,7 @@ async function finish(temp: string, size: number, validators: RemoteValidators, 
  * read only once the previous batch is written) and writes gathered into 1 MiB batches.
  * Progress is checkpointed on a timer, each time after an fdatasync of what it records.
  */
-async function writeBody(body: Readable, temp: string, offset: number, hooks: FileDownloadHooks): Promise<number> {
+async function writeBody(body: Readable, temp: string, offset: number, originBase: number, hooks: FileDownloadHooks): Promise<number> {
   let handle: FileHandle
   try {
     handle = await open(temp, offset === 0 ? 'w' : 'r+')
@@ -272,7 +272,7 @@ async function writeBody(body: Readable, temp: string, offset: number, hooks: Fi
     if (position === checkpointedAt) return
     await handle.datasync().catch((err: unknown) => Promise.reject(localFileError(err, temp)))
     checkpointedAt = position
-    await hooks.checkpoint({bytesTransferred: position})
+    await hooks.checkpoint({bytesTransferred: position, bytesFromOrigin: originBase + (position - offset)})
   }
   const interval = hooks.checkpointIntervalMs ?? 2000
   // The first checkpoint comes early, so a job shows progress without waiting a full interval;
