@@ -34,7 +34,7 @@ function measure(command: string[], options: {env?: NodeJS.ProcessEnv} = {}): Sa
   const started = process.hrtime.bigint()
   const result = spawnSync('/usr/bin/time', ['-f', '%U %S %M', ...command], {encoding: 'utf8', env: {...process.env, ...options.env}, maxBuffer: 64 * 1024 * 1024})
   const wall = Number(process.hrtime.bigint() - started) / 1e9
-  if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr.slice(-2000)}`)
+  if (result.status !== 0) throw new Error(`${command.slice(0, 4).join(' ')} … failed (${result.status}): ${result.stderr.slice(-2000)}`)
   const [user, sys, rss] = result.stderr.trim().split('\n').at(-1)!.split(' ').map(Number)
   return {wall, cpu: user! + sys!, rssKiB: rss!}
 }
@@ -180,6 +180,8 @@ async function main(): Promise<void> {
       },
     )
 
+    // BITS allows 200 files a job by default (MaxFilesPerJob); the benchmark's job needs more.
+    bitsJson(['settings', 'maxFilesPerJob', String(Math.max(200, SMALL_FILES))], state)
     const pairArgs = Array.from({length: SMALL_FILES}, (_, i) => [`${origin.base}/small/f${i}.bin`, path.join(out, `f${i}.bin`)]).flat()
     const curlArgs = Array.from({length: SMALL_FILES}, (_, i) => [`${origin.base}/small/f${i}.bin`, '-o', path.join(out, `f${i}.bin`)]).flat()
     for (const parallel of [1, 8]) {
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
         `${SMALL_FILES} x 4 KiB in one job, parallel ${parallel}`,
         parallel === 1 ? 'curl sequential' : 'curl -Z --parallel-max 8',
         () => {
-          execFileSync('rm', ['-rf', out, state])
+          execFileSync('rm', ['-rf', out, path.join(state, 'jobs')])
           execFileSync('mkdir', ['-p', out])
           return measure(bits(['transfer', '--parallel', String(parallel), '--name', 'many', ...pairArgs], state), {env: {BITS_NO_DAEMON: '1'}})
         },

@@ -10,7 +10,8 @@ export default class SettingsCommand extends BaseCommand {
   maxBackgroundJobs        background jobs transferring at once (1, as BITS)
   timeSliceSeconds         a background job's turn when others of its priority wait (30)
   idleExitSeconds          a background daemon exits after the queue was idle this long (60)
-  defaultPeerCachingFlags  peer-caching flags of new jobs: 1 client, 2 server (0)`
+  defaultPeerCachingFlags  peer-caching flags of new jobs: 1 client, 2 server (0)
+  maxFilesPerJob           files one job may hold (200, the BITS MaxFilesPerJob policy)`
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> autoStartDaemon false', '<%= config.bin %> <%= command.id %> maxBackgroundJobs 2']
   static override args = {
     name: Args.string({description: 'Setting to show or change'}),

@@ -14,6 +14,8 @@ export interface Settings {
   idleExitSeconds: number
   /** Peer-caching flags given to new jobs (1 client, 2 server). */
   defaultPeerCachingFlags: number
+  /** Files one job may hold (BITS MaxFilesPerJob policy: 200). */
+  maxFilesPerJob: number
 }
 
 export const SETTING_DEFAULTS: Settings = {
@@ -22,6 +24,7 @@ export const SETTING_DEFAULTS: Settings = {
   timeSliceSeconds: 30,
   idleExitSeconds: 60,
   defaultPeerCachingFlags: 0,
+  maxFilesPerJob: 200,
 }
 
 const SCHEMA = {
@@ -30,6 +33,7 @@ const SCHEMA = {
   timeSliceSeconds: {type: 'integer', minimum: 1},
   idleExitSeconds: {type: 'integer', minimum: 1},
   defaultPeerCachingFlags: {type: 'integer', minimum: 0, maximum: 7},
+  maxFilesPerJob: {type: 'integer', minimum: 1, maximum: 100_000},
 } as const
 
 export type SettingName = keyof Settings

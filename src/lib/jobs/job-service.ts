@@ -21,6 +21,7 @@ import {
 import {formatJobId} from './job-ref.js'
 import {applySettings, checkDescription, checkDisplayName, type JobSettingsChange} from './job-settings.js'
 import {invalidStateError} from './state-machine.js'
+import {readSettings} from '../settings.js'
 
 export interface CreateJobInput {
   displayName: string
@@ -200,6 +201,8 @@ export async function addFiles(ctx: LibContext, ref: string, pairs: FilePair[]):
   for (const pair of pairs) {
     checked.push({remoteUrl: checkRemoteUrl(pair.remoteUrl), localPath: await checkLocalPath(ctx, pair.localPath, target.type)})
   }
+  // The policy limit lives in the settings; reading them costs a module load, so only when it matters.
+  const maxFiles = target.files.length + checked.length > JobLimits.filesPerJob ? (await readSettings(ctx.stateDir)).maxFilesPerJob : JobLimits.filesPerJob
   const updated = await store.update(
     target.id,
     (job) => {
@@ -210,8 +213,10 @@ export async function addFiles(ctx: LibContext, ref: string, pairs: FilePair[]):
           hint: 'Create one upload job per file',
         })
       }
-      if (job.files.length + checked.length > JobLimits.filesPerJob) {
-        throw new BitsError('JOB_TOO_MANY_FILES', `Job ${label(job)} would have ${job.files.length + checked.length} files; the limit is ${JobLimits.filesPerJob}`, {hint: 'Split the files over several jobs'})
+      if (job.files.length + checked.length > maxFiles) {
+        throw new BitsError('JOB_TOO_MANY_FILES', `Job ${label(job)} would have ${job.files.length + checked.length} files; the limit is ${maxFiles}`, {
+          hint: 'Split the files over several jobs, or raise the limit: bits settings maxFilesPerJob N',
+        })
       }
       const taken = new Set(job.files.map((file) => file.localPath))
       for (const pair of checked) {
