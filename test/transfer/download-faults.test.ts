@@ -193,4 +193,15 @@ describe('download engine against a faulty origin', () => {
     assert.equal(failed.state, 'TRANSIENT_ERROR')
     assert.equal(failed.error?.code, '0x80072ee2')
   })
+
+  test('416 for a range inside the announced size is fatal: ERROR 0x801901a0', async () => {
+    const body = randomBytes(100_000)
+    serve('shrunk.bin', body, {fault: (n) => (n === 0 ? {kind: 'reset-after', bytes: 40_000} : {kind: 'status', status: 416, headers: {'content-range': 'bytes */10'}})})
+    const job = await queueJob(ctx, 'shrunk', [{remoteUrl: origin.url('/shrunk.bin'), localPath: path.join(dir, 'shrunk.bin')}])
+    await waitForJob(ctx, job.id, inState('TRANSIENT_ERROR', 'ERROR'))
+    await resumeJob(ctx, job.id)
+    const failed = await waitForJob(ctx, job.id, inState('ERROR', 'TRANSFERRED'))
+    assert.equal(failed.state, 'ERROR')
+    assert.equal(failed.error?.code, '0x801901a0')
+  })
 })
