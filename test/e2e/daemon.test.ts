@@ -129,4 +129,35 @@ describe('bits serve and the background daemon', () => {
     assert.equal(complete.code, 0)
     assert.equal(sha256(await readFile(path.join(dir, 'slow.bin'))), sha256(body))
   })
+
+  test('transfer - Ctrl-C suspends the job, keeps its bytes and exits 130; an empty remote file transfers', async () => {
+    const body = randomBytes(3_000_000)
+    origin.files.set('/ctrlc.bin', {body, etag: '"c"', fault: () => ({kind: 'throttle', chunkBytes: 32 * 1024, intervalMs: 50})})
+    const child = spawn(process.execPath, [BIN, 'transfer', origin.url('/ctrlc.bin'), path.join(dir, 'ctrlc.bin'), '--json', '--state-dir', stateDir], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, BITS_NO_DAEMON: '1'}})
+    children.push(child)
+    let out = ''
+    child.stdout!.on('data', (chunk) => (out += chunk))
+    child.stderr!.resume()
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const ctx = createContext(stateDir)
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const list = await runCli(['list', '--json'], {stateDir})
+      if (list.json?.result.jobs[0]?.bytesTransferred > 0) break
+      assert.ok(Date.now() < deadline, 'transfer made progress')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    child.kill('SIGINT')
+    assert.equal(await exited, 130)
+    const result = JSON.parse(out)
+    assert.equal(result.error.code, 'INTERRUPTED')
+    const id = /\{([0-9A-F-]+)\}/.exec(result.error.message)![1]!.toLowerCase()
+    const job = await getJob(ctx, id)
+    assert.equal(job.state, 'SUSPENDED')
+    assert.ok(job.bytesTransferred > 0 && job.bytesTransferred < body.length)
+    origin.files.set('/empty.bin', {body: Buffer.alloc(0), etag: '"e"'})
+    const empty = await runCli(['transfer', origin.url('/empty.bin'), path.join(dir, 'empty.bin'), '--json'], {stateDir})
+    assert.equal(empty.code, 0, empty.stderr)
+    assert.equal((await readFile(path.join(dir, 'empty.bin'))).length, 0)
+  })
 })

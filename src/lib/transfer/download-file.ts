@@ -225,8 +225,11 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
 
 /** The file is whole: stamp it with the server's Last-Modified and record it as transferred. */
 async function finish(temp: string, size: number, validators: RemoteValidators, hooks: FileDownloadHooks, extra: Partial<JobFile> = {}): Promise<void> {
-  const handle = await open(temp, 'a').catch((err: unknown) => Promise.reject(localFileError(err, temp)))
-  await handle.close()
+  if (size === 0) {
+    // An empty remote file got no body write: create its temporary file now.
+    const handle = await open(temp, 'a').catch((err: unknown) => Promise.reject(localFileError(err, temp)))
+    await handle.close()
+  }
   const mtime = validators.lastModified ? Date.parse(validators.lastModified) : Number.NaN
   if (!Number.isNaN(mtime)) await utimes(temp, new Date(mtime), new Date(mtime)).catch(() => undefined)
   await hooks.checkpoint({...extra, bytesTotal: size, bytesTransferred: size, validators, transferred: true})
