@@ -21,6 +21,7 @@ import {
 import {formatJobId} from './job-ref.js'
 import {applySettings, checkDescription, checkDisplayName, type JobSettingsChange} from './job-settings.js'
 import {invalidStateError} from './state-machine.js'
+import {notifyDue} from '../notify/notify-command.js'
 import {readSettings} from '../settings.js'
 
 export interface CreateJobInput {
@@ -423,6 +424,10 @@ export async function setJobProperties(ctx: LibContext, ref: string, change: Job
     (job) => {
       if (isFinal(job.state)) throw invalidStateError(label(job), job.state, 'cannot change properties')
       applySettings(job, change)
+      // BITS runs a command line set after the event too.
+      if (change.notifyCmdLine && (job.state === 'TRANSFERRED' || job.state === 'ERROR') && notifyDue(job, job.state)) {
+        job.notifyPending = {state: job.state, dueAt: ctx.now().toISOString()}
+      }
     },
     ctx.now,
   )

@@ -7,6 +7,7 @@ import {JobStore} from '../state/job-store.js'
 import type {HttpTimeouts} from '../transfer/dispatcher.js'
 import {runDownloadJob, type JobRunner} from '../transfer/job-runner.js'
 import {TransferError} from '../transfer/transfer-error.js'
+import {notifyDue, runNotifyCommand} from '../notify/notify-command.js'
 import {JobCheckpointer, JobLeftEngine} from './job-checkpointer.js'
 import {pickJobsToRun, type RunCandidate} from './job-selection.js'
 
@@ -56,6 +57,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #options: Required<Omit<SchedulerOptions, 'timeouts' | 'runners'>> & Pick<SchedulerOptions, 'timeouts'>
   readonly #runners: Record<JobRecord['type'], JobRunner | undefined>
   readonly #running = new Map<string, RunningJob>()
+  readonly #notifying = new Set<string>()
   /** When each job last had its turn: the round-robin order within a priority. */
   readonly #lastTurn = new Map<string, number>()
   #watcher: FSWatcher | undefined
@@ -159,6 +161,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         running.controller.abort('left-engine' satisfies StopReason)
         continue
       }
+      if (job.notifyPending && job.notifyPending.state === job.state && !this.#notifying.has(job.id)) {
+        const due = Date.parse(job.notifyPending.dueAt)
+        if (due <= now) this.#notify(job)
+        else nextWake = Math.min(nextWake, due)
+      }
       if (job.state === 'TRANSIENT_ERROR') {
         const due = job.retryAt ? Date.parse(job.retryAt) : now
         if (due <= now) await this.#retryOrGiveUp(job, now)
@@ -178,8 +185,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     if (selection.sliceEndsAt !== undefined) nextWake = Math.min(nextWake, selection.sliceEndsAt)
 
-    const waiting = jobs.some((job) => ENGINE_STATES.has(job.state) || job.state === 'TRANSIENT_ERROR')
-    const idle = !waiting && this.#running.size === 0
+    const waiting = jobs.some((job) => ENGINE_STATES.has(job.state) || job.state === 'TRANSIENT_ERROR' || (job.notifyPending !== null && job.notifyPending.state === job.state))
+    const idle = !waiting && this.#running.size === 0 && this.#notifying.size === 0
     const becameIdle = idle && !this.#idle
     this.#idle = idle
     if (becameIdle) this.emit('idle')
@@ -199,6 +206,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         const since = draft.transientErrorSince ? Date.parse(draft.transientErrorSince) : now
         if (now - since >= draft.noProgressTimeout * 1000) {
           draft.state = 'ERROR'
+          if (notifyDue(draft, 'ERROR')) draft.notifyPending = {state: 'ERROR', dueAt: new Date(now).toISOString()}
           draft.error = {...(draft.error ?? {code: formatHresult(HRESULT.E_FAIL), context: 'GENERAL_TRANSPORT', fileIndex: null, description: ''}), description: `${draft.error?.description ?? 'Transient error'}; no progress for ${draft.noProgressTimeout} s (no-progress timeout)`}
         } else {
           draft.state = 'QUEUED'
@@ -276,6 +284,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           draft.state = 'TRANSFERRED'
           draft.transferCompletedAt = this.#ctx.now().toISOString()
           draft.error = null
+          if (notifyDue(draft, 'TRANSFERRED')) draft.notifyPending = {state: 'TRANSFERRED', dueAt: this.#ctx.now().toISOString()}
         } else {
           draft.state = 'QUEUED'
         }
@@ -332,9 +341,31 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       } else {
         draft.state = 'ERROR'
         draft.retryAt = null
+        if (notifyDue(draft, 'ERROR')) draft.notifyPending = {state: 'ERROR', dueAt: now.toISOString()}
       }
     })
     this.#ctx.logger.warn('scheduler', `job ${job.id} ${transient ? 'transient error' : 'error'}: ${failure.message}`, {code: failure.toJobError().code})
+  }
+
+  /**
+   * Runs the notify command line for the state the job reached. A non-zero exit while the job is
+   * still in that state (not completed or cancelled by the program) runs it again after the min
+   * retry delay, as BITS does.
+   */
+  #notify(job: JobRecord): void {
+    this.#notifying.add(job.id)
+    void runNotifyCommand(job, {logger: this.#ctx.logger, env: this.#ctx.env})
+      .then(({exitCode}) =>
+        this.#store.update(job.id, (draft) => {
+          if (!draft.notifyPending || draft.notifyPending.state !== draft.state) return
+          draft.notifyPending = exitCode === 0 ? null : {state: draft.state, dueAt: new Date(this.#ctx.now().getTime() + draft.minRetryDelay * 1000).toISOString()}
+        }, this.#ctx.now),
+      )
+      .catch((err: unknown) => this.#ctx.logger.warn('notify', `job ${job.id}: ${String(err)}`))
+      .finally(() => {
+        this.#notifying.delete(job.id)
+        this.#requestScan()
+      })
   }
 
   async #setState(id: string, state: JobState): Promise<void> {
