@@ -1,5 +1,12 @@
-import {Agent, type Dispatcher} from 'undici'
+import {readFileSync} from 'node:fs'
+import {rootCertificates, TLSSocket, type ConnectionOptions} from 'node:tls'
+import {Agent, buildConnector, ProxyAgent, type Dispatcher} from 'undici'
+import {BitsError} from '../errors.js'
 import type {JobRecord} from '../jobs/job.js'
+import type {Logger} from '../log.js'
+import {basicAuthorization} from './http-auth.js'
+import {ProxySelector} from './proxy-selection.js'
+import {IGNORE_FLAGS_MASK, parsePemBundle, verifyServerCertificate} from './tls-verification.js'
 
 /** Timeouts of the HTTP stack; tests shorten them. */
 export interface HttpTimeouts {
@@ -14,33 +21,135 @@ export interface HttpTimeouts {
 /** The network settings of a job that decide how a connection is made. */
 export type JobNetworkSettings = Pick<JobRecord, 'proxy' | 'credentials' | 'customHeaders' | 'securityFlags' | 'httpMethod' | 'caFile' | 'clientCert' | 'clientKey'>
 
+/** One way to reach a URL: directly, or through the named proxy. */
+export interface Route {
+  dispatcher: Dispatcher
+  /** The proxy URL, or undefined for a direct connection. */
+  proxy?: string
+}
+
+type ConnectCallback = (err: Error | null, socket: import('node:net').Socket | null) => void
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new BitsError('FILE_NOT_FOUND', `Cannot read the job's ${what} ${file}`, {cause: err, hint: `Fix the path with bits set JOB --${what.replaceAll(' ', '-')}`})
+  }
+}
+
 /**
- * Chooses the undici dispatcher for each request of one job. One keep-alive Agent is shared by
- * every file of the job, so files go over a reused connection.
+ * Chooses the undici dispatcher for each request of one job: direct or through the proxies its
+ * settings name, with its TLS policy (extra CA, client certificate, and the security flags that
+ * ignore one class of certificate error each). Dispatchers are kept for the whole job, so its
+ * files go over reused connections.
  */
 export class DispatcherPool {
+  readonly #timeouts: HttpTimeouts
+  readonly #settings: JobNetworkSettings
+  readonly #selector: ProxySelector
+  readonly #tls: ConnectionOptions
+  readonly #verifyOurselves: boolean
+  readonly #extraTrust: ReturnType<typeof parsePemBundle>
   readonly #direct: Agent
+  readonly #proxies = new Map<string, ProxyAgent>()
 
-  constructor(_settings: JobNetworkSettings, timeouts: HttpTimeouts = {}) {
-    this.#direct = new Agent({
-      connect: {timeout: timeouts.connectTimeoutMs ?? 30_000},
-      headersTimeout: timeouts.headersTimeoutMs ?? 60_000,
-      bodyTimeout: timeouts.bodyTimeoutMs ?? 60_000,
-      keepAliveTimeout: 10_000,
-      connections: 8,
-    })
+  constructor(settings: JobNetworkSettings, timeouts: HttpTimeouts = {}, env: NodeJS.ProcessEnv = process.env, logger?: Logger) {
+    this.#settings = settings
+    this.#timeouts = timeouts
+    this.#selector = new ProxySelector(settings.proxy, env, logger)
+    const extraCa = settings.caFile ? readPem(settings.caFile, 'ca file') : undefined
+    this.#extraTrust = extraCa ? parsePemBundle(extraCa) : []
+    this.#verifyOurselves = (settings.securityFlags & IGNORE_FLAGS_MASK) !== 0
+    this.#tls = {
+      ...(extraCa ? {ca: [...rootCertificates, extraCa.toString()]} : {}),
+      ...(settings.clientCert ? {cert: readPem(settings.clientCert, 'client cert')} : {}),
+      ...(settings.clientKey ? {key: readPem(settings.clientKey, 'client key')} : {}),
+      // Node checks everything or nothing; when the job ignores one class of error, verification
+      // is done by verifyServerCertificate instead, which ignores exactly that class.
+      ...(this.#verifyOurselves ? {rejectUnauthorized: false} : {}),
+    }
+    this.#direct = new Agent({...this.#agentOptions(), connect: this.#connector()})
   }
 
-  /** The dispatcher for a request to `url`. */
-  for(_url: URL): Dispatcher {
-    return this.#direct
+  #agentOptions() {
+    return {
+      headersTimeout: this.#timeouts.headersTimeoutMs ?? 60_000,
+      bodyTimeout: this.#timeouts.bodyTimeoutMs ?? 60_000,
+      keepAliveTimeout: 10_000,
+      connections: 8,
+    }
+  }
+
+  /** A connector that checks the server certificate itself when the job ignores some errors. */
+  #connector(): buildConnector.connector {
+    const base = buildConnector({...this.#tls, timeout: this.#timeouts.connectTimeoutMs ?? 30_000} as buildConnector.BuildOptions)
+    if (!this.#verifyOurselves) return base
+    const connector = (options: buildConnector.Options, callback: ConnectCallback) =>
+      base(options, (err, socket) => {
+        if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
+        try {
+          verifyServerCertificate(socket, options.servername || options.hostname, this.#settings.securityFlags, this.#extraTrust)
+        } catch (failure) {
+          socket.destroy()
+          return callback(failure as Error, null)
+        }
+        callback(null, socket)
+      })
+    return connector as buildConnector.connector
+  }
+
+  /** The routes to try for `url`, in order: its proxies, or a direct connection. */
+  async routes(url: URL): Promise<Route[]> {
+    const proxies = await this.#selector.routeFor(url)
+    if (proxies.length === 0) return [{dispatcher: this.#direct}]
+    return proxies.map((proxy) => ({dispatcher: this.#proxyAgent(proxy), proxy}))
+  }
+
+  #proxyAgent(uri: string): ProxyAgent {
+    let agent = this.#proxies.get(uri)
+    if (agent) return agent
+    const basic = this.#settings.credentials.find((credential) => credential.target === 'PROXY' && credential.scheme === 'BASIC')
+    agent = new ProxyAgent({
+      uri,
+      ...(basic ? {token: basicAuthorization(basic)} : {}),
+      // Plain HTTP goes as a classic forward-proxy request (so Digest proxy auth can be answered);
+      // HTTPS goes through a CONNECT tunnel.
+      proxyTunnel: false,
+      requestTls: {...this.#tls, timeout: this.#timeouts.connectTimeoutMs ?? 30_000} as buildConnector.BuildOptions,
+      ...this.#agentOptions(),
+    })
+    if (this.#verifyOurselves) this.#verifyThroughTunnel(agent)
+    this.#proxies.set(uri, agent)
+    return agent
+  }
+
+  /** undici builds the TLS connection inside a tunnel with its own connector: wrap it the same way. */
+  #verifyThroughTunnel(agent: ProxyAgent): void {
+    const slot = Object.getOwnPropertySymbols(agent).find((symbol) => symbol.description === 'connect endpoint function')
+    const holder = agent as unknown as Record<symbol, (options: buildConnector.Options & {httpSocket?: unknown}, callback: ConnectCallback) => void>
+    const original = slot ? holder[slot] : undefined
+    if (!slot || !original) {
+      throw new BitsError('USAGE_UNSUPPORTED', 'Ignoring certificate errors through a proxy is not supported by this undici version', {hint: 'Remove the ignore flags from --security-flags, or use --proxy no_proxy'})
+    }
+    holder[slot] = (options, callback) =>
+      original(options, (err, socket) => {
+        if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
+        try {
+          verifyServerCertificate(socket, options.servername || options.hostname, this.#settings.securityFlags, this.#extraTrust)
+        } catch (failure) {
+          socket.destroy()
+          return callback(failure as Error, null)
+        }
+        callback(null, socket)
+      })
   }
 
   async close(): Promise<void> {
-    await this.#direct.close().catch(() => this.#direct.destroy())
+    await Promise.all([this.#direct, ...this.#proxies.values()].map((agent) => agent.close().catch(() => agent.destroy())))
   }
 
   async destroy(): Promise<void> {
-    await this.#direct.destroy()
+    await Promise.all([this.#direct, ...this.#proxies.values()].map((agent) => agent.destroy()))
   }
 }

@@ -1,8 +1,12 @@
 import {request} from 'undici'
 import type {IncomingHttpHeaders} from 'node:http'
 import type {Readable} from 'node:stream'
-import {DispatcherPool, type HttpTimeouts, type JobNetworkSettings} from './dispatcher.js'
+import {HRESULT} from '../errors.js'
+import type {Logger} from '../log.js'
+import {DispatcherPool, type HttpTimeouts, type JobNetworkSettings, type Route} from './dispatcher.js'
+import {chooseAnswer, parseChallenges} from './http-auth.js'
 import {checkRedirect, MAX_REDIRECTS} from './redirect-policy.js'
+import {httpStatusError, TransferError} from './transfer-error.js'
 import {toTransportError} from './transport-errors.js'
 
 export interface HttpRequest {
@@ -23,37 +27,53 @@ export interface HttpResponse {
   redirects: string[]
 }
 
+export interface HttpSessionOptions extends HttpTimeouts {
+  env?: NodeJS.ProcessEnv
+  logger?: Logger
+}
+
 /** Reads a single-valued response header. */
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name.toLowerCase()]
   return Array.isArray(value) ? value[0] : value
 }
 
+/** Headers bits sets itself: a custom header never replaces them. */
+const OWN_HEADERS = new Set(['host', 'range', 'if-range', 'authorization', 'proxy-authorization'])
+
+type Answer = NonNullable<ReturnType<typeof chooseAnswer>>
+
 /**
- * All HTTP traffic of one job: the job's custom headers on every request, its redirect policy,
- * and transport failures turned into TransferErrors with BITS codes.
+ * All HTTP traffic of one job: its proxies (with fallback to the next one), its custom headers on
+ * every request, answers to 401/407 challenges with its credentials (Basic, Digest), its redirect
+ * policy, and transport failures turned into TransferErrors with BITS codes.
  */
 export class HttpSession {
   readonly #settings: JobNetworkSettings
   readonly #pool: DispatcherPool
   readonly #customHeaders: Record<string, string>
+  /** Server credentials go only to the host the job names, never to a redirect target. */
+  #serverAnswer: {host: string; answer: Answer} | undefined
+  #proxyAnswer: Answer | undefined
 
-  constructor(settings: JobNetworkSettings, timeouts: HttpTimeouts = {}) {
+  constructor(settings: JobNetworkSettings, options: HttpSessionOptions = {}) {
     this.#settings = settings
-    this.#pool = new DispatcherPool(settings, timeouts)
+    this.#pool = new DispatcherPool(settings, options, options.env, options.logger)
     this.#customHeaders = {}
     for (const line of settings.customHeaders) {
       const colon = line.indexOf(':')
-      this.#customHeaders[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+      const name = line.slice(0, colon).trim().toLowerCase()
+      if (!OWN_HEADERS.has(name)) this.#customHeaders[name] = line.slice(colon + 1).trim()
     }
   }
 
   /** Sends a request and follows redirects within the job's policy (at most 10 hops). */
   async request(req: HttpRequest): Promise<HttpResponse> {
     const redirects: string[] = []
+    const origin = new URL(req.url).host
     let url = req.url
     for (;;) {
-      const response = await this.#send(url, req)
+      const response = await this.#authenticated(url, req, origin)
       const location = response.status >= 300 && response.status < 400 ? response.headers.location : undefined
       if (!location || response.status === 304) return {...response, url, redirects}
       response.body.resume()
@@ -65,20 +85,55 @@ export class HttpSession {
     }
   }
 
-  async #send(url: string, req: HttpRequest): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
+  /** One request, answering a 401 (same host as the job's URL only) or a 407 once with credentials. */
+  async #authenticated(url: string, req: HttpRequest, origin: string): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
     const target = new URL(url)
-    try {
-      const response = await request(target, {
-        method: (req.method ?? 'GET') as 'GET',
-        headers: {...this.#customHeaders, ...req.headers},
-        dispatcher: this.#pool.for(target),
-        signal: req.signal,
-      })
-      return {status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body}
-    } catch (err) {
-      if (req.signal?.aborted) throw req.signal.reason ?? err
-      throw toTransportError(err, url)
+    const method = req.method ?? 'GET'
+    const uri = target.pathname + target.search
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = {...this.#customHeaders, ...req.headers}
+      if (this.#serverAnswer && this.#serverAnswer.host === target.host) headers.authorization = this.#serverAnswer.answer.header(method, uri)
+      if (this.#proxyAnswer) headers['proxy-authorization'] = this.#proxyAnswer.header(method, target.href)
+      const response = await this.#send(target, method, headers, req.signal)
+      if (attempt > 0 || (response.status !== 401 && response.status !== 407)) return response
+      const isProxy = response.status === 407
+      if (!isProxy && target.host !== origin) return response
+      const answer = chooseAnswer(parseChallenges(response.headers[isProxy ? 'proxy-authenticate' : 'www-authenticate']), this.#settings.credentials, isProxy ? 'PROXY' : 'SERVER')
+      if (!answer) return response
+      response.body.resume()
+      if (isProxy) this.#proxyAnswer = answer
+      else this.#serverAnswer = {host: target.host, answer}
     }
+  }
+
+  async #send(target: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
+    const routes = await this.#pool.routes(target)
+    let lastError: unknown
+    for (const route of routes) {
+      try {
+        const response = await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal})
+        return {status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body}
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason ?? err
+        lastError = this.#routeError(err, target, route)
+        // An unreachable proxy: BITS tries the next one in the list.
+        if (!(route.proxy && lastError instanceof TransferError && lastError.code === 'TRANSFER_PROXY')) throw lastError
+      }
+    }
+    throw lastError
+  }
+
+  #routeError(err: unknown, target: URL, route: Route): TransferError {
+    if (err instanceof TransferError) return err
+    const message = err instanceof Error ? err.message : String(err)
+    // A proxy that refused (CONNECT, or 407 to a forwarded request): undici puts its status in the message.
+    const tunnelStatus = /Proxy[^()]*\((\d{3})\)/.exec(message)?.[1]
+    if (tunnelStatus) return httpStatusError(Number(tunnelStatus), target.href)
+    // Connection failures on a proxied route are the proxy's: past it, failures come back as statuses.
+    if (route.proxy && /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT/.test(`${(err as {code?: string}).code ?? ''} ${message}`)) {
+      return new TransferError('TRANSFER_PROXY', `Proxy ${route.proxy} is unreachable: ${message}`, {hresult: HRESULT.WINHTTP_CANNOT_CONNECT, context: 'GENERAL_TRANSPORT', transient: true, cause: err})
+    }
+    return toTransportError(err, target.href)
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type {JobFile, JobRecord} from '../jobs/job.js'
+import type {Logger} from '../log.js'
 import type {HttpTimeouts} from './dispatcher.js'
 import {downloadFile} from './download-file.js'
 import {HttpSession} from './http-session.js'
@@ -12,6 +13,9 @@ export interface JobRunHooks {
   checkpointFile(fileIndex: number, update: Partial<JobFile>): Promise<void>
   checkpointIntervalMs?: number
   timeouts?: HttpTimeouts
+  /** Environment for PRECONFIG proxies (HTTP_PROXY …) and PAC (BITS_PAC_URL). */
+  env?: NodeJS.ProcessEnv
+  logger?: Logger
 }
 
 /** Transfers every file of a job that is not transferred yet; how a job type moves its bytes. */
@@ -22,7 +26,7 @@ export type JobRunner = (job: JobRecord, hooks: JobRunHooks) => Promise<void>
  * all over one HTTP session so that connections are reused. The first failure stops the others.
  */
 export const runDownloadJob: JobRunner = async (job, hooks) => {
-  const session = new HttpSession(job, hooks.timeouts)
+  const session = new HttpSession(job, {...hooks.timeouts, env: hooks.env, logger: hooks.logger})
   const abort = new AbortController()
   const onOuterAbort = () => abort.abort(hooks.signal.reason)
   hooks.signal.addEventListener('abort', onOuterAbort, {once: true})

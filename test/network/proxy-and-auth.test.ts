@@ -1,0 +1,227 @@
+import {after, before, describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {createHash, randomBytes} from 'node:crypto'
+import {createServer, type IncomingMessage, type Server} from 'node:http'
+import type {AddressInfo, Socket} from 'node:net'
+import {writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {createProxy} from 'proxy'
+import {createContext} from '../../src/lib/context.js'
+import {completeJob} from '../../src/lib/jobs/job-service.js'
+import {parseChallenges} from '../../src/lib/transfer/http-auth.js'
+import {isBypassed, matchesNoProxy, parsePacAnswer} from '../../src/lib/transfer/proxy-selection.js'
+import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
+import {FixtureServer} from '../helpers/fixture-server.js'
+import {FAST_ENGINE, inState, queueJob, sha256, sha256File, waitForJob} from '../helpers/engine.js'
+import {makeTempDir} from '../helpers/temp-dir.js'
+
+/** A forward proxy (the `proxy` package) on loopback that counts what passes through it. */
+async function startProxy(options: {user?: string; password?: string} = {}) {
+  const server = createProxy(createServer())
+  const seen: string[] = []
+  server.on('request', (req: IncomingMessage) => seen.push(`${req.method} ${req.url}`))
+  server.on('connect', (req: IncomingMessage) => seen.push(`CONNECT ${req.url}`))
+  if (options.user) {
+    const expected = `Basic ${Buffer.from(`${options.user}:${options.password}`).toString('base64')}`
+    server.authenticate = (req) => req.headers['proxy-authorization'] === expected
+  }
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    seen,
+    stop: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** A server that wants Basic or Digest (MD5 or SHA-256, qop=auth) credentials for alice/secret. */
+async function startAuthServer(scheme: 'Basic' | 'Digest', algorithm = 'MD5', redirectTo?: string) {
+  const body = randomBytes(20_000)
+  const seen: (string | undefined)[] = []
+  const nonce = randomBytes(8).toString('hex')
+  const hashName = algorithm === 'SHA-256' ? 'sha256' : 'md5'
+  const hash = (text: string) => createHash(hashName).update(text).digest('hex')
+  const valid = (req: IncomingMessage) => {
+    const header = req.headers.authorization
+    if (scheme === 'Basic') return header === `Basic ${Buffer.from('alice:secret').toString('base64')}`
+    const [challenge] = parseChallenges(header ?? '')
+    if (!challenge || challenge.scheme !== 'digest') return false
+    const p = challenge.params
+    const ha1 = hash(`alice:bits:secret`)
+    const ha2 = hash(`${req.method}:${p.uri}`)
+    return p.uri === req.url && p.nonce === nonce && p.response === hash(`${ha1}:${nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`)
+  }
+  const server: Server = createServer((req, res) => {
+    seen.push(req.headers.authorization)
+    if (!valid(req)) {
+      const challenge = scheme === 'Basic' ? 'Basic realm="bits"' : `Digest realm="bits", qop="auth", algorithm=${algorithm}, nonce="${nonce}", opaque="xyz"`
+      res.writeHead(401, {'www-authenticate': challenge}).end()
+      return
+    }
+    if (redirectTo) {
+      res.writeHead(302, {location: redirectTo}).end()
+      return
+    }
+    const headers = {'accept-ranges': 'bytes', etag: '"auth"', 'content-length': body.length}
+    res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/protected.bin`, body, seen, stop: () => new Promise<void>((resolve) => server.close(() => resolve()))}
+}
+
+describe('proxies and credentials on the wire', () => {
+  let origin: FixtureServer
+  let dir: string
+  let cleanup: () => Promise<void>
+  const body = randomBytes(100_000)
+
+  before(async () => {
+    origin = await new FixtureServer().start()
+    origin.files.set('/p.bin', {body, etag: '"p"'})
+    ;({dir, cleanup} = await makeTempDir())
+  })
+  after(async () => {
+    await origin.stop()
+    await cleanup()
+  })
+
+  /** Runs one job to an end state with its own engine (and environment). */
+  async function runJob(name: string, url: string, settings: Parameters<typeof queueJob>[3], env: NodeJS.ProcessEnv = {}) {
+    const ctx = createContext(path.join(dir, `state-${name}`), {env})
+    const scheduler = new Scheduler(ctx, FAST_ENGINE)
+    await scheduler.start()
+    try {
+      const local = path.join(dir, `${name}.bin`)
+      const job = await queueJob(ctx, name, [{remoteUrl: url, localPath: local}], settings)
+      const done = await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+      if (done.state === 'TRANSFERRED') await completeJob(ctx, job.id)
+      return {done, local}
+    } finally {
+      await scheduler.close()
+    }
+  }
+
+  test('OVERRIDE sends every request through the proxy; a dead first proxy falls back to the next', async () => {
+    const proxy = await startProxy()
+    try {
+      const {done, local} = await runJob('override', origin.url('/p.bin'), {proxy: {usage: 'OVERRIDE', list: ['127.0.0.1:9', proxy.url]}})
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      assert.equal(await sha256File(local), sha256(body))
+      assert.ok(proxy.seen.some((line) => line === `GET ${origin.url('/p.bin')}`), `proxy saw the body request: ${proxy.seen.join(', ')}`)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  test('OVERRIDE with bypass <local> goes direct to a loopback host', async () => {
+    const proxy = await startProxy()
+    try {
+      const {done} = await runJob('bypass', origin.url('/p.bin'), {proxy: {usage: 'OVERRIDE', list: [proxy.url]}, proxyBypass: ['<local>']})
+      assert.equal(done.state, 'TRANSFERRED')
+      assert.deepEqual(proxy.seen, [])
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  test('PRECONFIG uses HTTP_PROXY from the environment, and NO_PROXY exempts hosts', async () => {
+    const proxy = await startProxy()
+    try {
+      const via = await runJob('preconfig', origin.url('/p.bin'), undefined, {HTTP_PROXY: proxy.url})
+      assert.equal(via.done.state, 'TRANSFERRED')
+      assert.ok(proxy.seen.length >= 2, 'HEAD and GET went through the proxy')
+      const before = proxy.seen.length
+      const direct = await runJob('noproxy', origin.url('/p.bin'), undefined, {http_proxy: proxy.url, no_proxy: 'localhost,127.0.0.1'})
+      assert.equal(direct.done.state, 'TRANSFERRED')
+      assert.equal(proxy.seen.length, before)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  test('AUTODETECT evaluates a PAC script in a sandbox: PROXY for one host, DIRECT for another', async () => {
+    const proxy = await startProxy()
+    try {
+      const pac = path.join(dir, 'proxy.pac')
+      await writeFile(pac, `function FindProxyForURL(url, host) { if (host === "localhost") return "PROXY ${proxy.url.slice(7)}"; return "DIRECT"; }`)
+      const viaPac = await runJob('pac-proxy', `http://localhost:${origin.port}/p.bin`, {proxy: {usage: 'AUTODETECT', list: []}}, {BITS_PAC_URL: pac})
+      assert.equal(viaPac.done.state, 'TRANSFERRED', JSON.stringify(viaPac.done.error))
+      assert.ok(proxy.seen.some((line) => line.includes('localhost')))
+      const count = proxy.seen.length
+      const direct = await runJob('pac-direct', origin.url('/p.bin'), {proxy: {usage: 'AUTODETECT', list: []}}, {BITS_PAC_URL: pac})
+      assert.equal(direct.done.state, 'TRANSFERRED')
+      assert.equal(proxy.seen.length, count)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  test('proxy Basic credentials are sent; without them a 407 is fatal 0x80190197', async () => {
+    const proxy = await startProxy({user: 'pat', password: 'pw'})
+    try {
+      const denied = await runJob('proxy-denied', origin.url('/p.bin'), {proxy: {usage: 'OVERRIDE', list: [proxy.url]}})
+      assert.equal(denied.done.state, 'ERROR', JSON.stringify(denied.done.error))
+      assert.equal(denied.done.error?.code, '0x80190197')
+      const allowed = await runJob('proxy-auth', origin.url('/p.bin'), {proxy: {usage: 'OVERRIDE', list: [proxy.url]}, setCredentials: [{target: 'PROXY', scheme: 'BASIC', username: 'pat', password: 'pw'}]})
+      assert.equal(allowed.done.state, 'TRANSFERRED', JSON.stringify(allowed.done.error))
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  for (const [scheme, algorithm] of [['Basic', 'MD5'], ['Digest', 'MD5'], ['Digest', 'SHA-256']] as const) {
+    test(`server ${scheme}${scheme === 'Digest' ? ` ${algorithm}` : ''} credentials answer the challenge; without them 401 is fatal 0x80190191`, async () => {
+      const server = await startAuthServer(scheme, algorithm)
+      try {
+        const denied = await runJob(`no-cred-${scheme}-${algorithm}`, server.url, undefined)
+        assert.equal(denied.done.state, 'ERROR')
+        assert.equal(denied.done.error?.code, '0x80190191')
+        const ok = await runJob(`cred-${scheme}-${algorithm}`, server.url, {setCredentials: [{target: 'SERVER', scheme: scheme === 'Basic' ? 'BASIC' : 'DIGEST', username: 'alice', password: 'secret'}]})
+        assert.equal(ok.done.state, 'TRANSFERRED', JSON.stringify(ok.done.error))
+        assert.equal(await sha256File(ok.local), sha256(server.body))
+        assert.ok(server.seen.some((header) => header?.startsWith(scheme)))
+      } finally {
+        await server.stop()
+      }
+    })
+  }
+
+  test('custom headers reach the server on every request; credentials never follow a redirect to another host', async () => {
+    const redirecting = await startAuthServer('Basic', 'MD5', `http://localhost:${origin.port}/p.bin`)
+    try {
+      const {done} = await runJob('headers', redirecting.url, {customHeaders: ['X-Build: 42', 'Accept-Language: fr'], setCredentials: [{target: 'SERVER', scheme: 'BASIC', username: 'alice', password: 'secret'}]})
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      assert.ok(redirecting.seen.some((header) => header?.startsWith('Basic')), 'the job host got the credentials')
+    } finally {
+      await redirecting.stop()
+    }
+    assert.ok(origin.requests.filter((r) => r.path === '/p.bin').length > 0)
+    for (const request of origin.requests) assert.equal(request.headers.authorization, undefined, 'no credentials after a redirect to another host')
+    const requests = origin.requests.filter((r) => r.path === '/p.bin').slice(-2)
+    for (const request of requests) {
+      assert.equal(request.headers['x-build'], '42')
+      assert.equal(request.headers['accept-language'], 'fr')
+    }
+  })
+})
+
+test('proxy selection helpers - bypass, NO_PROXY and PAC answers', () => {
+  assert.equal(isBypassed('intranet', ['<local>']), true)
+  assert.equal(isBypassed('127.0.0.1', ['<local>']), true)
+  assert.equal(isBypassed('example.com', ['<local>']), false)
+  assert.equal(isBypassed('build.corp.example', ['*.corp.example']), true)
+  assert.equal(matchesNoProxy(new URL('http://a.example.com/'), 'example.com'), true)
+  assert.equal(matchesNoProxy(new URL('http://example.org/'), '.example.com,localhost'), false)
+  assert.equal(matchesNoProxy(new URL('http://127.0.0.1:8080/'), '127.0.0.1:9090'), false)
+  assert.equal(matchesNoProxy(new URL('http://any/'), '*'), true)
+  assert.deepEqual(parsePacAnswer('PROXY a:1; HTTPS b:2; DIRECT; PROXY c:3'), ['http://a:1', 'https://b:2'])
+  assert.deepEqual(parsePacAnswer('DIRECT'), [])
+})
