@@ -1,4 +1,5 @@
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer as createTlsServer} from 'node:https'
 import type {AddressInfo, Socket} from 'node:net'
 
 /** How the fixture answers one path; faults are scripted per request number. */
@@ -47,9 +48,13 @@ export class FixtureServer {
   readonly #gets = new Map<string, number>()
   #port = 0
 
-  constructor() {
-    this.#server = createServer((req, res) => this.#handle(req, res))
-    this.#server.on('connection', (socket) => {
+  readonly #scheme: 'http' | 'https'
+
+  /** With `tls`, an HTTPS server with that certificate. */
+  constructor(tls?: {cert: string; key: string}) {
+    this.#scheme = tls ? 'https' : 'http'
+    this.#server = tls ? createTlsServer(tls, (req, res) => this.#handle(req, res)) : createServer((req, res) => this.#handle(req, res))
+    this.#server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.#sockets.add(socket)
       socket.on('close', () => this.#sockets.delete(socket))
     })
@@ -62,7 +67,7 @@ export class FixtureServer {
   }
 
   url(path: string): string {
-    return `http://127.0.0.1:${this.#port}${path}`
+    return `${this.#scheme}://127.0.0.1:${this.#port}${path}`
   }
 
   get port(): number {

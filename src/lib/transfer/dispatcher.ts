@@ -66,8 +66,9 @@ export class DispatcherPool {
       ...(settings.clientCert ? {cert: readPem(settings.clientCert, 'client cert')} : {}),
       ...(settings.clientKey ? {key: readPem(settings.clientKey, 'client key')} : {}),
       // Node checks everything or nothing; when the job ignores one class of error, verification
-      // is done by verifyServerCertificate instead, which ignores exactly that class.
-      ...(this.#verifyOurselves ? {rejectUnauthorized: false} : {}),
+      // is done by verifyServerCertificate instead, which ignores exactly that class. A resumed TLS
+      // session shows no certificate chain to check, so such connections never resume one.
+      ...(this.#verifyOurselves ? {rejectUnauthorized: false, maxCachedSessions: 0} : {}),
     }
     this.#direct = new Agent({...this.#agentOptions(), connect: this.#connector()})
   }

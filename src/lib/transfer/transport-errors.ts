@@ -39,6 +39,7 @@ const TRANSPORT_CLASSES: Record<string, TransportClass> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: {hresult: HRESULT.WINHTTP_SECURE_INVALID_CA, transient: false, what: 'server certificate issued by an unknown CA'},
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {hresult: HRESULT.WINHTTP_SECURE_INVALID_CA, transient: false, what: 'server certificate issued by an unknown CA'},
   UNABLE_TO_GET_ISSUER_CERT: {hresult: HRESULT.WINHTTP_SECURE_INVALID_CA, transient: false, what: 'server certificate issued by an unknown CA'},
+  INVALID_PURPOSE: {hresult: HRESULT.WINHTTP_SECURE_CERT_WRONG_USAGE, transient: false, what: 'server certificate is not meant for server authentication'},
   CERT_REVOKED: {hresult: HRESULT.WINHTTP_SECURE_CERT_REVOKED, transient: false, what: 'server certificate revoked'},
   ERR_SSL_WRONG_VERSION_NUMBER: {hresult: HRESULT.WINHTTP_SECURE_FAILURE, transient: false, what: 'TLS handshake failed'},
 }

@@ -1,0 +1,123 @@
+import {after, before, describe, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+import {writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {createContext} from '../../src/lib/context.js'
+import {SecurityFlag} from '../../src/lib/jobs/job.js'
+import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
+import {TestCa} from '../helpers/certificates.js'
+import {FixtureServer} from '../helpers/fixture-server.js'
+import {FAST_ENGINE, inState, queueJob, waitForJob} from '../helpers/engine.js'
+import {makeTempDir} from '../helpers/temp-dir.js'
+
+type Defect = 'good' | 'expired' | 'wrong-host' | 'wrong-usage'
+
+describe('TLS security flags: each flag tolerates exactly its own class of certificate error', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  let caFile: string
+  const servers = new Map<Defect | 'unknown-ca', FixtureServer>()
+
+  before(async () => {
+    ;({dir, cleanup} = await makeTempDir())
+    const ca = await TestCa.create()
+    const stranger = await TestCa.create('someone else')
+    caFile = path.join(dir, 'ca.pem')
+    await writeFile(caFile, ca.cert)
+    const issued = {
+      good: await ca.issue(),
+      expired: await ca.issue({expired: true}),
+      'wrong-host': await ca.issue({hosts: [{dns: 'elsewhere.example'}]}),
+      'wrong-usage': await ca.issue({usages: ['1.3.6.1.5.5.7.3.2']}),
+      'unknown-ca': await stranger.issue(),
+    }
+    for (const [name, tls] of Object.entries(issued)) {
+      const server = await new FixtureServer(tls).start()
+      server.files.set('/f.bin', {body: randomBytes(5000), etag: '"f"'})
+      servers.set(name as Defect, server)
+    }
+  })
+  after(async () => {
+    for (const server of servers.values()) await server.stop()
+    await cleanup()
+  })
+
+  async function attempt(server: Defect | 'unknown-ca', securityFlags: number, trustCa = true) {
+    const ctx = createContext(path.join(dir, `state-${server}-${securityFlags}-${trustCa}`))
+    const scheduler = new Scheduler(ctx, FAST_ENGINE)
+    await scheduler.start()
+    try {
+      const job = await queueJob(ctx, 'tls', [{remoteUrl: servers.get(server)!.url('/f.bin'), localPath: path.join(dir, `${server}-${securityFlags}-${trustCa}.bin`)}], {
+        securityFlags,
+        caFile: trustCa ? caFile : null,
+      })
+      return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+    } finally {
+      await scheduler.close()
+    }
+  }
+
+  const cases: [Defect | 'unknown-ca', number, string][] = [
+    ['expired', SecurityFlag.IGNORE_CERT_DATE_INVALID, '0x80072f05'],
+    ['wrong-host', SecurityFlag.IGNORE_CERT_CN_INVALID, '0x80072f06'],
+    ['wrong-usage', SecurityFlag.IGNORE_CERT_WRONG_USAGE, '0x80072f17'],
+    ['unknown-ca', SecurityFlag.IGNORE_UNKNOWN_CA, '0x80072f0d'],
+  ]
+  const allIgnoreFlags = cases.map(([, flag]) => flag)
+
+  test('a good certificate from the job\'s CA file passes with no flags; without the CA it is an unknown CA', async () => {
+    assert.equal((await attempt('good', 0)).state, 'TRANSFERRED')
+    const untrusted = await attempt('good', 0, false)
+    assert.equal(untrusted.state, 'ERROR')
+    assert.equal(untrusted.error?.code, '0x80072f0d')
+  })
+
+  for (const [defect, flag, code] of cases) {
+    test(`${defect}: fatal ${code} without its flag, accepted with it, still fatal with every other flag`, async () => {
+      const refused = await attempt(defect, 0)
+      assert.equal(refused.state, 'ERROR')
+      assert.equal(refused.error?.code, code)
+      const accepted = await attempt(defect, flag)
+      assert.equal(accepted.state, 'TRANSFERRED', JSON.stringify(accepted.error))
+      const others = allIgnoreFlags.filter((other) => other !== flag).reduce((sum, other) => sum | other, 0)
+      const wrongFlags = await attempt(defect, others)
+      assert.equal(wrongFlags.state, 'ERROR', `flags 0x${others.toString(16)} must not excuse ${defect}: ${JSON.stringify(wrongFlags.error)}`)
+      assert.equal(wrongFlags.error?.code, code)
+    })
+  }
+
+  test('redirect policy: HTTPS to HTTP only with 0x800; a redirect loop stops after 10 hops', async () => {
+    const plain = await new FixtureServer().start()
+    try {
+      const body = randomBytes(3000)
+      plain.files.set('/plain.bin', {body, etag: '"plain"'})
+      plain.files.set('/loop', {body: Buffer.alloc(0), headStatus: 405, fault: () => ({kind: 'redirect', status: 302, location: '/loop'})})
+      const secure = servers.get('good')!
+      secure.files.set('/down.bin', {body: Buffer.alloc(0), headStatus: 405, fault: () => ({kind: 'redirect', status: 301, location: plain.url('/plain.bin')})})
+      const run = async (name: string, url: string, securityFlags: number) => {
+        const ctx = createContext(path.join(dir, `state-${name}`))
+        const scheduler = new Scheduler(ctx, FAST_ENGINE)
+        await scheduler.start()
+        try {
+          const job = await queueJob(ctx, name, [{remoteUrl: url, localPath: path.join(dir, `${name}.bin`)}], {securityFlags, caFile})
+          return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+        } finally {
+          await scheduler.close()
+        }
+      }
+      const refused = await run('downgrade', secure.url('/down.bin'), 0)
+      assert.equal(refused.state, 'ERROR')
+      assert.equal(refused.error?.code, '0x80072f7a')
+      const allowed = await run('downgrade-ok', secure.url('/down.bin'), SecurityFlag.REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP)
+      assert.equal(allowed.state, 'TRANSFERRED', JSON.stringify(allowed.error))
+      const loop = await run('loop', plain.url('/loop'), 0)
+      assert.equal(loop.state, 'ERROR')
+      assert.equal(loop.error?.code, '0x80072f7a')
+      assert.match(loop.error!.description, /More than 10 redirects/)
+      assert.equal(plain.requests.filter((r) => r.path === '/loop' && r.method === 'GET').length, 11, 'the first request and 10 hops')
+    } finally {
+      await plain.stop()
+    }
+  })
+})
