@@ -278,6 +278,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         checkpointFile,
         checkpointIntervalMs: this.#options.checkpointIntervalMs,
         timeouts: this.#options.timeouts,
+        env: this.#ctx.env,
+        logger: this.#ctx.logger,
       })
       await this.#finishRun(job.id, checkpointer, (draft) => {
         if (draft.files.every((file) => file.transferred)) {

@@ -54,7 +54,6 @@ export class HttpSession {
   readonly #customHeaders: Record<string, string>
   /** Server credentials go only to the host the job names, never to a redirect target. */
   #serverAnswer: {host: string; answer: Answer} | undefined
-  #proxyAnswer: Answer | undefined
 
   constructor(settings: JobNetworkSettings, options: HttpSessionOptions = {}) {
     this.#settings = settings
@@ -85,7 +84,11 @@ export class HttpSession {
     }
   }
 
-  /** One request, answering a 401 (same host as the job's URL only) or a 407 once with credentials. */
+  /**
+   * One request, answering a 401 from the job's own host once with its server credentials.
+   * Proxy credentials (Basic) travel with the proxy agent; undici reports a proxy's 407 as an
+   * error, which becomes the job's fatal 0x80190197.
+   */
   async #authenticated(url: string, req: HttpRequest, origin: string): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
     const target = new URL(url)
     const method = req.method ?? 'GET'
@@ -93,16 +96,12 @@ export class HttpSession {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = {...this.#customHeaders, ...req.headers}
       if (this.#serverAnswer && this.#serverAnswer.host === target.host) headers.authorization = this.#serverAnswer.answer.header(method, uri)
-      if (this.#proxyAnswer) headers['proxy-authorization'] = this.#proxyAnswer.header(method, target.href)
       const response = await this.#send(target, method, headers, req.signal)
-      if (attempt > 0 || (response.status !== 401 && response.status !== 407)) return response
-      const isProxy = response.status === 407
-      if (!isProxy && target.host !== origin) return response
-      const answer = chooseAnswer(parseChallenges(response.headers[isProxy ? 'proxy-authenticate' : 'www-authenticate']), this.#settings.credentials, isProxy ? 'PROXY' : 'SERVER')
+      if (attempt > 0 || response.status !== 401 || target.host !== origin) return response
+      const answer = chooseAnswer(parseChallenges(response.headers['www-authenticate']), this.#settings.credentials, 'SERVER')
       if (!answer) return response
       response.body.resume()
-      if (isProxy) this.#proxyAnswer = answer
-      else this.#serverAnswer = {host: target.host, answer}
+      this.#serverAnswer = {host: target.host, answer}
     }
   }
 
