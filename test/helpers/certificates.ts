@@ -12,6 +12,8 @@ const ALGORITHM = {name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256'} as const
 export interface Issued {
   cert: string
   key: string
+  /** Hexadecimal serial number. */
+  serial: string
 }
 
 async function pemKey(key: CryptoKey): Promise<string> {
@@ -42,12 +44,13 @@ export class TestCa {
   }
 
   /** A server certificate; by default valid for 127.0.0.1 and localhost, serverAuth, current. */
-  async issue(options: {hosts?: {ip?: string; dns?: string}[]; expired?: boolean; usages?: string[]} = {}): Promise<Issued> {
+  async issue(options: {hosts?: {ip?: string; dns?: string}[]; expired?: boolean; usages?: string[]; crlUrl?: string} = {}): Promise<Issued> {
     const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
     const now = Date.now()
     const hosts = options.hosts ?? [{ip: '127.0.0.1'}, {dns: 'localhost'}]
+    const serial = '1' + Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex')
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
+      serialNumber: serial,
       subject: 'CN=openbits test server',
       issuer: this.caCert.subject,
       notBefore: new Date(options.expired ? now - 10 * 86_400_000 : now - 3_600_000),
@@ -58,8 +61,22 @@ export class TestCa {
       extensions: [
         new x509.SubjectAlternativeNameExtension(hosts.map((h) => (h.ip ? {type: 'ip', value: h.ip} : {type: 'dns', value: h.dns!}))),
         new x509.ExtendedKeyUsageExtension(options.usages ?? [x509.ExtendedKeyUsage.serverAuth]),
+        ...(options.crlUrl ? [new x509.CRLDistributionPointsExtension([options.crlUrl])] : []),
       ],
     })
-    return {cert: `${cert.toString('pem')}\n${this.cert}`, key: await pemKey(keys.privateKey)}
+    return {cert: `${cert.toString('pem')}\n${this.cert}`, key: await pemKey(keys.privateKey), serial}
+  }
+
+  /** A CRL of this CA (DER) revoking the given serials, valid for a day. */
+  async crl(revoked: string[]): Promise<Buffer> {
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: this.caCert.subject,
+      thisUpdate: new Date(Date.now() - 60_000),
+      nextUpdate: new Date(Date.now() + 86_400_000),
+      entries: revoked.map((serialNumber) => ({serialNumber, revocationDate: new Date(Date.now() - 60_000)})),
+      signingKey: this.keys.privateKey,
+      signingAlgorithm: ALGORITHM,
+    })
+    return Buffer.from(crl.rawData)
   }
 }

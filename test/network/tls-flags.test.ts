@@ -2,6 +2,8 @@ import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
 import path from 'node:path'
 import {createContext} from '../../src/lib/context.js'
 import {SecurityFlag} from '../../src/lib/jobs/job.js'
@@ -118,6 +120,49 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
       assert.equal(plain.requests.filter((r) => r.path === '/loop' && r.method === 'GET').length, 11, 'the first request and 10 hops')
     } finally {
       await plain.stop()
+    }
+  })
+
+  test('CRL check (0x1): a good certificate passes, a revoked one is fatal 0x80072f8a, an unreachable CRL is fatal 0x80072f19', async () => {
+    const ca = await TestCa.create('CRL CA')
+    const crlServer = createServer()
+    let crl: Buffer = Buffer.alloc(0)
+    crlServer.on('request', (_req, res) => res.writeHead(200, {'content-type': 'application/pkix-crl'}).end(crl))
+    await new Promise<void>((resolve) => crlServer.listen(0, '127.0.0.1', resolve))
+    const crlUrl = `http://127.0.0.1:${(crlServer.address() as AddressInfo).port}/ca.crl`
+    const caPem = path.join(dir, 'crl-ca.pem')
+    await writeFile(caPem, ca.cert)
+    const good = await ca.issue({crlUrl})
+    const revoked = await ca.issue({crlUrl})
+    const offline = await ca.issue({crlUrl: 'http://127.0.0.1:9/none.crl'})
+    crl = await ca.crl([revoked.serial])
+    const started: FixtureServer[] = []
+    try {
+      const run = async (name: string, tls: {cert: string; key: string}) => {
+        const server = await new FixtureServer(tls).start()
+        started.push(server)
+        server.files.set('/f.bin', {body: randomBytes(2000), etag: '"f"'})
+        const ctx = createContext(path.join(dir, `state-crl-${name}`))
+        const scheduler = new Scheduler(ctx, FAST_ENGINE)
+        await scheduler.start()
+        try {
+          const job = await queueJob(ctx, name, [{remoteUrl: server.url('/f.bin'), localPath: path.join(dir, `crl-${name}.bin`)}], {securityFlags: SecurityFlag.ENABLE_CRL_CHECK, caFile: caPem})
+          return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+        } finally {
+          await scheduler.close()
+        }
+      }
+      const ok = await run('good', good)
+      assert.equal(ok.state, 'TRANSFERRED', JSON.stringify(ok.error))
+      const bad = await run('revoked', revoked)
+      assert.equal(bad.state, 'ERROR')
+      assert.equal(bad.error?.code, '0x80072f8a')
+      const unreachable = await run('offline', offline)
+      assert.equal(unreachable.state, 'ERROR')
+      assert.equal(unreachable.error?.code, '0x80072f19')
+    } finally {
+      for (const server of started) await server.stop()
+      await new Promise<void>((resolve) => crlServer.close(() => resolve()))
     }
   })
 })

@@ -2,11 +2,12 @@ import {readFileSync} from 'node:fs'
 import {rootCertificates, TLSSocket, type ConnectionOptions} from 'node:tls'
 import {Agent, buildConnector, ProxyAgent, type Dispatcher} from 'undici'
 import {BitsError} from '../errors.js'
-import type {JobRecord} from '../jobs/job.js'
+import {SecurityFlag, type JobRecord} from '../jobs/job.js'
 import type {Logger} from '../log.js'
 import {basicAuthorization} from './http-auth.js'
 import {ProxySelector} from './proxy-selection.js'
-import {IGNORE_FLAGS_MASK, parsePemBundle, verifyServerCertificate} from './tls-verification.js'
+import {checkRevocation} from './crl-check.js'
+import {findIssuer, IGNORE_FLAGS_MASK, parsePemBundle, presentedChain, verifyServerCertificate} from './tls-verification.js'
 
 /** Timeouts of the HTTP stack; tests shorten them. */
 export interface HttpTimeouts {
@@ -50,6 +51,7 @@ export class DispatcherPool {
   readonly #selector: ProxySelector
   readonly #tls: ConnectionOptions
   readonly #verifyOurselves: boolean
+  readonly #checkCrl: boolean
   readonly #extraTrust: ReturnType<typeof parsePemBundle>
   readonly #direct: Agent
   readonly #proxies = new Map<string, ProxyAgent>()
@@ -61,6 +63,7 @@ export class DispatcherPool {
     const extraCa = settings.caFile ? readPem(settings.caFile, 'ca file') : undefined
     this.#extraTrust = extraCa ? parsePemBundle(extraCa) : []
     this.#verifyOurselves = (settings.securityFlags & IGNORE_FLAGS_MASK) !== 0
+    this.#checkCrl = (settings.securityFlags & SecurityFlag.ENABLE_CRL_CHECK) !== 0
     this.#tls = {
       ...(extraCa ? {ca: [...rootCertificates, extraCa.toString()]} : {}),
       ...(settings.clientCert ? {cert: readPem(settings.clientCert, 'client cert')} : {}),
@@ -68,7 +71,8 @@ export class DispatcherPool {
       // Node checks everything or nothing; when the job ignores one class of error, verification
       // is done by verifyServerCertificate instead, which ignores exactly that class. A resumed TLS
       // session shows no certificate chain to check, so such connections never resume one.
-      ...(this.#verifyOurselves ? {rejectUnauthorized: false, maxCachedSessions: 0} : {}),
+      ...(this.#verifyOurselves ? {rejectUnauthorized: false} : {}),
+      ...(this.#verifyOurselves || this.#checkCrl ? {maxCachedSessions: 0} : {}),
     }
     this.#direct = new Agent({...this.#agentOptions(), connect: this.#connector()})
   }
@@ -82,22 +86,31 @@ export class DispatcherPool {
     }
   }
 
-  /** A connector that checks the server certificate itself when the job ignores some errors. */
+  /** A connector that checks the server certificate itself when the job ignores errors or checks CRLs. */
   #connector(): buildConnector.connector {
     const base = buildConnector({...this.#tls, timeout: this.#timeouts.connectTimeoutMs ?? 30_000} as buildConnector.BuildOptions)
-    if (!this.#verifyOurselves) return base
-    const connector = (options: buildConnector.Options, callback: ConnectCallback) =>
-      base(options, (err, socket) => {
-        if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
-        try {
-          verifyServerCertificate(socket, options.servername || options.hostname, this.#settings.securityFlags, this.#extraTrust)
-        } catch (failure) {
-          socket.destroy()
-          return callback(failure as Error, null)
-        }
-        callback(null, socket)
-      })
+    if (!this.#verifyOurselves && !this.#checkCrl) return base
+    const connector = (options: buildConnector.Options, callback: ConnectCallback) => base(options, this.#checked(options, callback))
     return connector as buildConnector.connector
+  }
+
+  /** Wraps a connect callback with the job's own certificate checks (per-class flags, CRL). */
+  #checked(options: {servername?: string | null; hostname: string}, callback: ConnectCallback): ConnectCallback {
+    return (err, socket) => {
+      if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
+      const fail = (failure: unknown) => {
+        socket.destroy()
+        callback(failure as Error, null)
+      }
+      try {
+        if (this.#verifyOurselves) verifyServerCertificate(socket, options.servername || options.hostname, this.#settings.securityFlags, this.#extraTrust)
+      } catch (failure) {
+        return fail(failure)
+      }
+      if (!this.#checkCrl) return callback(null, socket)
+      const chain = presentedChain(socket)
+      checkRevocation(chain[0]!, chain[0] && findIssuer(chain[0], chain, this.#extraTrust)).then(() => callback(null, socket), fail)
+    }
   }
 
   /** The routes to try for `url`, in order: its proxies, or a direct connection. */
@@ -120,7 +133,7 @@ export class DispatcherPool {
       requestTls: {...this.#tls, timeout: this.#timeouts.connectTimeoutMs ?? 30_000} as buildConnector.BuildOptions,
       ...this.#agentOptions(),
     })
-    if (this.#verifyOurselves) this.#verifyThroughTunnel(agent)
+    if (this.#verifyOurselves || this.#checkCrl) this.#verifyThroughTunnel(agent)
     this.#proxies.set(uri, agent)
     return agent
   }
@@ -133,17 +146,7 @@ export class DispatcherPool {
     if (!slot || !original) {
       throw new BitsError('USAGE_UNSUPPORTED', 'Ignoring certificate errors through a proxy is not supported by this undici version', {hint: 'Remove the ignore flags from --security-flags, or use --proxy no_proxy'})
     }
-    holder[slot] = (options, callback) =>
-      original(options, (err, socket) => {
-        if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
-        try {
-          verifyServerCertificate(socket, options.servername || options.hostname, this.#settings.securityFlags, this.#extraTrust)
-        } catch (failure) {
-          socket.destroy()
-          return callback(failure as Error, null)
-        }
-        callback(null, socket)
-      })
+    holder[slot] = (options, callback) => original(options, this.#checked(options, callback))
   }
 
   async close(): Promise<void> {

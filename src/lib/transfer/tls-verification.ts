@@ -41,7 +41,8 @@ export function parsePemBundle(pem: string | Buffer): X509Certificate[] {
   return blocks.map((block) => new X509Certificate(block))
 }
 
-function presentedChain(socket: TLSSocket): X509Certificate[] {
+/** The certificates the server presented, leaf first. */
+export function presentedChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = []
   const seen = new Set<string>()
   for (let cert: PeerCertificate | undefined = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert.fingerprint256); cert = (cert as {issuerCertificate?: PeerCertificate}).issuerCertificate) {
@@ -49,6 +50,11 @@ function presentedChain(socket: TLSSocket): X509Certificate[] {
     chain.push(new X509Certificate(cert.raw))
   }
   return chain
+}
+
+/** The certificate that issued `cert`, from the presented chain or the trusted roots. */
+export function findIssuer(cert: X509Certificate, chain: X509Certificate[], extraTrust: X509Certificate[]): X509Certificate | undefined {
+  return [...chain, ...extraTrust, ...bundledRoots()].find((candidate) => candidate.fingerprint256 !== cert.fingerprint256 && cert.checkIssued(candidate) && cert.verify(candidate.publicKey))
 }
 
 /**
