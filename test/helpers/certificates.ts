@@ -43,7 +43,7 @@ export class TestCa {
     return new TestCa(caCert.toString('pem'), caCert, keys)
   }
 
-  /** A server certificate; by default valid for 127.0.0.1 and localhost, serverAuth, current. */
+  /** A certificate; by default a server certificate for 127.0.0.1 and localhost, current. */
   async issue(options: {hosts?: {ip?: string; dns?: string}[]; expired?: boolean; usages?: string[]; crlUrl?: string} = {}): Promise<Issued> {
     const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
     const now = Date.now()

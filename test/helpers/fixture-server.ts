@@ -51,7 +51,7 @@ export class FixtureServer {
   readonly #scheme: 'http' | 'https'
 
   /** With `tls`, an HTTPS server with that certificate. */
-  constructor(tls?: {cert: string; key: string}) {
+  constructor(tls?: {cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean; maxVersion?: 'TLSv1.2' | 'TLSv1.3'}) {
     this.#scheme = tls ? 'https' : 'http'
     this.#server = tls ? createTlsServer(tls, (req, res) => this.#handle(req, res)) : createServer((req, res) => this.#handle(req, res))
     this.#server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {

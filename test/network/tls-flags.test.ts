@@ -165,4 +165,37 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
       await new Promise<void>((resolve) => crlServer.close(() => resolve()))
     }
   })
+
+  test('client certificate and key from the job are presented to a server that requires one; without them the handshake fails for good', async () => {
+    const ca = await TestCa.create('client CA')
+    const serverCert = await ca.issue()
+    const client = await ca.issue({usages: ['1.3.6.1.5.5.7.3.2'], hosts: [{dns: 'client.example'}]})
+    const server = await new FixtureServer({...serverCert, ca: ca.cert, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2'}).start()
+    server.files.set('/f.bin', {body: randomBytes(2000), etag: '"f"'})
+    const files = {ca: path.join(dir, 'client-ca.pem'), cert: path.join(dir, 'client.pem'), key: path.join(dir, 'client.key')}
+    await writeFile(files.ca, ca.cert)
+    await writeFile(files.cert, client.cert)
+    await writeFile(files.key, client.key)
+    try {
+      const run = async (name: string, withCert: boolean) => {
+        const ctx = createContext(path.join(dir, `state-client-${name}`))
+        const scheduler = new Scheduler(ctx, FAST_ENGINE)
+        await scheduler.start()
+        try {
+          const job = await queueJob(ctx, name, [{remoteUrl: server.url('/f.bin'), localPath: path.join(dir, `client-${name}.bin`)}], {caFile: files.ca, ...(withCert ? {clientCert: files.cert, clientKey: files.key} : {})})
+          return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+        } finally {
+          await scheduler.close()
+        }
+      }
+      const ok = await run('with', true)
+      assert.equal(ok.state, 'TRANSFERRED', JSON.stringify(ok.error))
+      const refused = await run('without', false)
+      assert.equal(refused.state, 'ERROR', JSON.stringify(refused.error))
+      assert.equal(refused.error?.code, '0x80072f8f')
+      assert.match(refused.error!.description, /client certificate/)
+    } finally {
+      await server.stop()
+    }
+  })
 })

@@ -40,6 +40,10 @@ const TRANSPORT_CLASSES: Record<string, TransportClass> = {
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {hresult: HRESULT.WINHTTP_SECURE_INVALID_CA, transient: false, what: 'server certificate issued by an unknown CA'},
   UNABLE_TO_GET_ISSUER_CERT: {hresult: HRESULT.WINHTTP_SECURE_INVALID_CA, transient: false, what: 'server certificate issued by an unknown CA'},
   INVALID_PURPOSE: {hresult: HRESULT.WINHTTP_SECURE_CERT_WRONG_USAGE, transient: false, what: 'server certificate is not meant for server authentication'},
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: {hresult: HRESULT.WINHTTP_CLIENT_AUTH_CERT_NEEDED, transient: false, what: 'the server requires a client certificate'},
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: {hresult: HRESULT.WINHTTP_CLIENT_AUTH_CERT_NEEDED, transient: false, what: 'the server refused the client certificate'},
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: {hresult: HRESULT.WINHTTP_CLIENT_AUTH_CERT_NEEDED, transient: false, what: 'the server does not trust the client certificate'},
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: {hresult: HRESULT.WINHTTP_SECURE_FAILURE, transient: false, what: 'TLS handshake refused (a client certificate may be required)'},
   CERT_REVOKED: {hresult: HRESULT.WINHTTP_SECURE_CERT_REVOKED, transient: false, what: 'server certificate revoked'},
   ERR_SSL_WRONG_VERSION_NUMBER: {hresult: HRESULT.WINHTTP_SECURE_FAILURE, transient: false, what: 'TLS handshake failed'},
 }
