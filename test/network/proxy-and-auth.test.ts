@@ -1,7 +1,7 @@
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {createServer, type IncomingMessage, type Server} from 'node:http'
+import {createServer, request as httpRequest, type IncomingMessage, type Server} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -174,6 +174,41 @@ describe('proxies and credentials on the wire', () => {
       assert.equal(allowed.done.state, 'TRANSFERRED', JSON.stringify(allowed.done.error))
     } finally {
       await proxy.stop()
+    }
+  })
+
+  test('proxy Digest credentials answer a forward proxy\'s 407 challenge', async () => {
+    const nonce = randomBytes(8).toString('hex')
+    const md5 = (text: string) => createHash('md5').update(text).digest('hex')
+    const seen: string[] = []
+    const digestProxy = createServer((req, res) => {
+      const [answer] = parseChallenges(req.headers['proxy-authorization'] ?? '')
+      const p = answer?.params ?? {}
+      const expected = md5(`${md5('pat:proxy:pw')}:${nonce}:${p.nc}:${p.cnonce}:auth:${md5(`${req.method}:${p.uri}`)}`)
+      if (answer?.scheme !== 'digest' || p.response !== expected) {
+        res.writeHead(407, {'proxy-authenticate': `Digest realm="proxy", qop="auth", nonce="${nonce}"`}).end()
+        return
+      }
+      seen.push(`${req.method} ${req.url}`)
+      const upstream = new URL(req.url!)
+      const forwarded = httpRequest({host: upstream.hostname, port: upstream.port, path: upstream.pathname, method: req.method, headers: {...req.headers, 'proxy-authorization': ''}}, (reply) => {
+        res.writeHead(reply.statusCode!, reply.headers)
+        reply.pipe(res)
+      })
+      req.pipe(forwarded)
+    })
+    await new Promise<void>((resolve) => digestProxy.listen(0, '127.0.0.1', resolve))
+    const proxyUrl = `http://127.0.0.1:${(digestProxy.address() as AddressInfo).port}`
+    try {
+      const denied = await runJob('digest-proxy-denied', origin.url('/p.bin'), {proxy: {usage: 'OVERRIDE', list: [proxyUrl]}})
+      assert.equal(denied.done.error?.code, '0x80190197')
+      const {done, local} = await runJob('digest-proxy', origin.url('/p.bin'), {proxy: {usage: 'OVERRIDE', list: [proxyUrl]}, setCredentials: [{target: 'PROXY', scheme: 'DIGEST', username: 'pat', password: 'pw'}]})
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      assert.equal(await sha256File(local), sha256(body))
+      assert.ok(seen.includes(`GET ${origin.url('/p.bin')}`))
+    } finally {
+      digestProxy.closeAllConnections()
+      await new Promise<void>((resolve) => digestProxy.close(() => resolve()))
     }
   })
 

@@ -27,6 +27,11 @@ export interface Route {
   dispatcher: Dispatcher
   /** The proxy URL, or undefined for a direct connection. */
   proxy?: string
+  /**
+   * Plain HTTP through a proxy goes as a classic forward-proxy request (absolute URI to the
+   * proxy), so that a 407 comes back as a response the session can answer (Basic or Digest).
+   */
+  forward?: boolean
 }
 
 type ConnectCallback = (err: Error | null, socket: import('node:net').Socket | null) => void
@@ -117,6 +122,7 @@ export class DispatcherPool {
   async routes(url: URL): Promise<Route[]> {
     const proxies = await this.#selector.routeFor(url)
     if (proxies.length === 0) return [{dispatcher: this.#direct}]
+    if (url.protocol === 'http:') return proxies.map((proxy) => ({dispatcher: this.#direct, proxy, forward: true}))
     return proxies.map((proxy) => ({dispatcher: this.#proxyAgent(proxy), proxy}))
   }
 
@@ -126,10 +132,8 @@ export class DispatcherPool {
     const basic = this.#settings.credentials.find((credential) => credential.target === 'PROXY' && credential.scheme === 'BASIC')
     agent = new ProxyAgent({
       uri,
+      // HTTPS goes through a CONNECT tunnel, which undici opens with these static credentials.
       ...(basic ? {token: basicAuthorization(basic)} : {}),
-      // Plain HTTP goes as a classic forward-proxy request (so Digest proxy auth can be answered);
-      // HTTPS goes through a CONNECT tunnel.
-      proxyTunnel: false,
       requestTls: {...this.#tls, timeout: this.#timeouts.connectTimeoutMs ?? 30_000} as buildConnector.BuildOptions,
       ...this.#agentOptions(),
     })

@@ -54,6 +54,7 @@ export class HttpSession {
   readonly #customHeaders: Record<string, string>
   /** Server credentials go only to the host the job names, never to a redirect target. */
   #serverAnswer: {host: string; answer: Answer} | undefined
+  #proxyAnswer: Answer | undefined
 
   constructor(settings: JobNetworkSettings, options: HttpSessionOptions = {}) {
     this.#settings = settings
@@ -85,24 +86,30 @@ export class HttpSession {
   }
 
   /**
-   * One request, answering a 401 from the job's own host once with its server credentials.
-   * Proxy credentials (Basic) travel with the proxy agent; undici reports a proxy's 407 as an
+   * One request, answering once a 401 from the job's own host with its server credentials, and a
+   * 407 from a forward proxy with its proxy credentials (Basic or Digest). For HTTPS through a
+   * CONNECT tunnel undici sends the proxy's Basic credentials itself and reports a 407 as an
    * error, which becomes the job's fatal 0x80190197.
    */
   async #authenticated(url: string, req: HttpRequest, origin: string): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
     const target = new URL(url)
     const method = req.method ?? 'GET'
     const uri = target.pathname + target.search
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       const headers: Record<string, string> = {...this.#customHeaders, ...req.headers}
       if (this.#serverAnswer && this.#serverAnswer.host === target.host) headers.authorization = this.#serverAnswer.answer.header(method, uri)
       const response = await this.#send(target, method, headers, req.signal)
-      if (attempt > 0 || response.status !== 401 || target.host !== origin) return response
-      const answer = chooseAnswer(parseChallenges(response.headers['www-authenticate']), this.#settings.credentials, 'SERVER')
+      const challengeHeader = response.status === 407 ? 'proxy-authenticate' : response.status === 401 ? 'www-authenticate' : undefined
+      if (!challengeHeader) return response
+      const isProxy = response.status === 407
+      if ((isProxy ? this.#proxyAnswer : this.#serverAnswer) || (!isProxy && target.host !== origin)) return response
+      const answer = chooseAnswer(parseChallenges(response.headers[challengeHeader]), this.#settings.credentials, isProxy ? 'PROXY' : 'SERVER')
       if (!answer) return response
       response.body.resume()
-      this.#serverAnswer = {host: target.host, answer}
+      if (isProxy) this.#proxyAnswer = answer
+      else this.#serverAnswer = {host: target.host, answer}
     }
+    throw new Error('unreachable: each challenge is answered at most once')
   }
 
   async #send(target: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
@@ -110,7 +117,7 @@ export class HttpSession {
     let lastError: unknown
     for (const route of routes) {
       try {
-        const response = await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal})
+        const response = route.forward ? await this.#forward(target, route.proxy!, method, headers, route, signal) : await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal})
         return {status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body}
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err
@@ -120,6 +127,12 @@ export class HttpSession {
       }
     }
     throw lastError
+  }
+
+  /** A classic forward-proxy request: the absolute URI, sent to the proxy. */
+  #forward(target: URL, proxy: string, method: string, headers: Record<string, string>, route: Route, signal: AbortSignal | undefined) {
+    const proxyHeaders = this.#proxyAnswer ? {'proxy-authorization': this.#proxyAnswer.header(method, target.href)} : {}
+    return route.dispatcher.request({origin: new URL(proxy).origin, path: target.href, method: method as 'GET', headers: {...headers, ...proxyHeaders, host: target.host}, signal})
   }
 
   #routeError(err: unknown, target: URL, route: Route): TransferError {
