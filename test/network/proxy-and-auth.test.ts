@@ -229,6 +229,18 @@ describe('proxies and credentials on the wire', () => {
     })
   }
 
+  test('HTTP method override: the body request uses it, the job is FOREGROUND, and a 503 is fatal', async () => {
+    origin.files.set('/report', {body: randomBytes(3000), etag: '"r"'})
+    const {done} = await runJob('method', origin.url('/report'), {httpMethod: 'REPORT'})
+    assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+    assert.equal(done.priority, 'FOREGROUND')
+    assert.ok(origin.requests.some((r) => r.path === '/report' && r.method === 'REPORT'))
+    origin.files.set('/busy', {body: randomBytes(10), etag: '"b"', fault: () => ({kind: 'status', status: 503})})
+    const busy = await runJob('method-busy', origin.url('/busy'), {httpMethod: 'REPORT'})
+    assert.equal(busy.done.state, 'ERROR', 'no TRANSIENT_ERROR for a custom method')
+    assert.equal(busy.done.error?.code, '0x801901f7')
+  })
+
   test('custom headers reach the server on every request; credentials never follow a redirect to another host', async () => {
     const redirecting = await startAuthServer('Basic', 'MD5', `http://localhost:${origin.port}/p.bin`)
     try {
