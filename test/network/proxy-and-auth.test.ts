@@ -2,45 +2,18 @@ import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
 import {createServer, request as httpRequest, type IncomingMessage, type Server} from 'node:http'
-import type {AddressInfo, Socket} from 'node:net'
+import type {AddressInfo} from 'node:net'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {createProxy} from 'proxy'
 import {createContext} from '../../src/lib/context.js'
 import {completeJob} from '../../src/lib/jobs/job-service.js'
 import {parseChallenges} from '../../src/lib/transfer/http-auth.js'
 import {isBypassed, matchesNoProxy, parsePacAnswer} from '../../src/lib/transfer/proxy-selection.js'
 import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {FixtureServer} from '../helpers/fixture-server.js'
+import {startProxy} from '../helpers/forward-proxy.js'
 import {FAST_ENGINE, inState, queueJob, sha256, sha256File, waitForJob} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
-
-/** A forward proxy (the `proxy` package) on loopback that counts what passes through it. */
-async function startProxy(options: {user?: string; password?: string} = {}) {
-  const server = createProxy(createServer())
-  const seen: string[] = []
-  server.on('request', (req: IncomingMessage) => seen.push(`${req.method} ${req.url}`))
-  server.on('connect', (req: IncomingMessage) => seen.push(`CONNECT ${req.url}`))
-  if (options.user) {
-    const expected = `Basic ${Buffer.from(`${options.user}:${options.password}`).toString('base64')}`
-    server.authenticate = (req) => req.headers['proxy-authorization'] === expected
-  }
-  const sockets = new Set<Socket>()
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return {
-    url,
-    seen,
-    stop: () => {
-      for (const socket of sockets) socket.destroy()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
 
 /** A server that wants Basic or Digest (MD5 or SHA-256, qop=auth) credentials for alice/secret. */
 async function startAuthServer(scheme: 'Basic' | 'Digest', algorithm = 'MD5', redirectTo?: string) {

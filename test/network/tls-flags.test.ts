@@ -10,6 +10,7 @@ import {SecurityFlag} from '../../src/lib/jobs/job.js'
 import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {TestCa} from '../helpers/certificates.js'
 import {FixtureServer} from '../helpers/fixture-server.js'
+import {startProxy} from '../helpers/forward-proxy.js'
 import {FAST_ENGINE, inState, queueJob, waitForJob} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
@@ -196,6 +197,26 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
       assert.match(refused.error!.description, /client certificate/)
     } finally {
       await server.stop()
+    }
+  })
+
+  test('PRECONFIG: HTTPS_PROXY alone sends an https job through the proxy (CONNECT)', async () => {
+    const proxy = await startProxy()
+    try {
+      const ctx = createContext(path.join(dir, 'state-https-proxy'), {env: {HTTPS_PROXY: proxy.url}})
+      const scheduler = new Scheduler(ctx, FAST_ENGINE)
+      await scheduler.start()
+      try {
+        const url = servers.get('good')!.url('/f.bin')
+        const job = await queueJob(ctx, 'https-proxy', [{remoteUrl: url, localPath: path.join(dir, 'https-proxy.bin')}], {caFile})
+        const done = await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+        assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      } finally {
+        await scheduler.close()
+      }
+      assert.ok(proxy.seen.includes(`CONNECT ${new URL(servers.get('good')!.url('/')).host}`), proxy.seen.join(', '))
+    } finally {
+      await proxy.stop()
     }
   })
 })
