@@ -328,6 +328,11 @@ export async function cancelJob(ctx: LibContext, ref: string): Promise<CancelRes
   const store = storeOf(ctx)
   const target = await store.resolve(ref)
   const deleted: string[] = []
+  if (target.type !== 'download' && !isFinal(target.state) && target.files[0]?.upload?.sessionId) {
+    // BITS tells the upload server to drop the session; an unreachable server does not block cancel.
+    const {cancelUploadSession} = await import('../upload/upload-job.js')
+    await cancelUploadSession(target)
+  }
   const updated = await store.update(
     target.id,
     async (job) => {
@@ -335,7 +340,8 @@ export async function cancelJob(ctx: LibContext, ref: string): Promise<CancelRes
       job.state = 'CANCELLED'
       job.retryAt = null
       job.notifyPending = null
-      for (const file of job.files) {
+      // Upload jobs own no temporary file: their local file is the user's source.
+      for (const file of job.type === 'download' ? job.files : []) {
         if (!file.completed && (await removeQuietly(temporaryPath(file)))) deleted.push(temporaryPath(file))
       }
     },

@@ -125,6 +125,19 @@ export interface RemoteValidators {
   lastModified: string | null
 }
 
+/** Where an upload stands with its server, so that it resumes instead of starting over. */
+export interface UploadProgress {
+  sessionId: string | null
+  /** The farm host the server asked for (BITS-Host-Id). */
+  hostId: string | null
+  /** Size and modification time of the local file when the upload began (changes are fatal). */
+  fileSize: number
+  fileMtimeMs: number
+  /** Set by the Ack to the last fragment of an upload-reply job. */
+  replyUrl: string | null
+  replyBytes: number
+}
+
 export interface JobFile {
   remoteUrl: string
   localPath: string
@@ -139,6 +152,8 @@ export interface JobFile {
   validators: RemoteValidators
   bytesFromOrigin: number
   bytesFromPeers: Record<string, number>
+  /** Upload and upload-reply jobs only. */
+  upload?: UploadProgress | null
 }
 
 export interface JobRecord {

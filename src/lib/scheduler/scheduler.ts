@@ -6,6 +6,7 @@ import {toJobView, type JobFile, type JobRecord, type JobState, type JobView} fr
 import {JobStore} from '../state/job-store.js'
 import type {HttpTimeouts} from '../transfer/dispatcher.js'
 import {runDownloadJob, type JobRunner} from '../transfer/job-runner.js'
+import {runUploadJob} from '../upload/upload-job.js'
 import {TransferError} from '../transfer/transfer-error.js'
 import {notifyDue, runNotifyCommand} from '../notify/notify-command.js'
 import {JobCheckpointer, JobLeftEngine} from './job-checkpointer.js'
@@ -55,7 +56,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #ctx: LibContext
   readonly #store: JobStore
   readonly #options: Required<Omit<SchedulerOptions, 'timeouts' | 'runners'>> & Pick<SchedulerOptions, 'timeouts'>
-  readonly #runners: Record<JobRecord['type'], JobRunner | undefined>
+  readonly #runners: Record<JobRecord['type'], JobRunner>
   readonly #running = new Map<string, RunningJob>()
   readonly #notifying = new Set<string>()
   /** When each job last had its turn: the round-robin order within a priority. */
@@ -79,7 +80,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       rescanMs: options.rescanMs ?? 5000,
       timeouts: options.timeouts,
     }
-    this.#runners = {download: runDownloadJob, upload: undefined, 'upload-reply': undefined, ...options.runners}
+    this.#runners = {download: runDownloadJob, upload: runUploadJob, 'upload-reply': runUploadJob, ...options.runners}
   }
 
   /** True while no job is queued, running or waiting to retry. */
@@ -172,7 +173,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         else nextWake = Math.min(nextWake, due)
         continue
       }
-      if (ENGINE_STATES.has(job.state) && this.#runners[job.type]) {
+      if (ENGINE_STATES.has(job.state)) {
         candidates.push({id: job.id, priority: job.priority, createdAt: job.createdAt, lastTurn: this.#lastTurn.get(job.id) ?? 0, running: Boolean(running), runningSince: running?.startedAt})
       }
     }
@@ -232,7 +233,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   async #run(initial: JobRecord, controller: AbortController): Promise<void> {
     const {signal} = controller
-    const runner = this.#runners[initial.type]!
+    const runner = this.#runners[initial.type]
     const job = await this.#store.update(
       initial.id,
       (draft) => {

@@ -15,6 +15,8 @@ export interface HttpRequest {
   /** Extra headers of this request (Range, If-Range); the job's custom headers are added. */
   headers?: Record<string, string>
   signal?: AbortSignal
+  /** A request body (uploads); a stream is sent as it is read, so memory stays flat. */
+  body?: Readable | Buffer
 }
 
 export interface HttpResponse {
@@ -98,7 +100,7 @@ export class HttpSession {
     for (let attempt = 0; attempt < 3; attempt++) {
       const headers: Record<string, string> = {...this.#customHeaders, ...req.headers}
       if (this.#serverAnswer && this.#serverAnswer.host === target.host) headers.authorization = this.#serverAnswer.answer.header(method, uri)
-      const response = await this.#send(target, method, headers, req.signal)
+      const response = await this.#send(target, method, headers, req.signal, attempt === 0 ? req.body : undefined)
       const challengeHeader = response.status === 407 ? 'proxy-authenticate' : response.status === 401 ? 'www-authenticate' : undefined
       if (!challengeHeader) return response
       const isProxy = response.status === 407
@@ -112,12 +114,12 @@ export class HttpSession {
     throw new Error('unreachable: each challenge is answered at most once')
   }
 
-  async #send(target: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
+  async #send(target: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined, body?: Readable | Buffer): Promise<Omit<HttpResponse, 'url' | 'redirects'>> {
     const routes = await this.#pool.routes(target)
     let lastError: unknown
     for (const route of routes) {
       try {
-        const response = route.forward ? await this.#forward(target, route.proxy!, method, headers, route, signal) : await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal})
+        const response = route.forward ? await this.#forward(target, route.proxy!, method, headers, route, signal, body) : await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal, body})
         return {status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body}
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err
@@ -130,9 +132,9 @@ export class HttpSession {
   }
 
   /** A classic forward-proxy request: the absolute URI, sent to the proxy. */
-  #forward(target: URL, proxy: string, method: string, headers: Record<string, string>, route: Route, signal: AbortSignal | undefined) {
+  #forward(target: URL, proxy: string, method: string, headers: Record<string, string>, route: Route, signal: AbortSignal | undefined, body?: Readable | Buffer) {
     const proxyHeaders = this.#proxyAnswer ? {'proxy-authorization': this.#proxyAnswer.header(method, target.href)} : {}
-    return route.dispatcher.request({origin: new URL(proxy).origin, path: target.href, method: method as 'GET', headers: {...headers, ...proxyHeaders, host: target.host}, signal})
+    return route.dispatcher.request({origin: new URL(proxy).origin, path: target.href, method: method as 'GET', headers: {...headers, ...proxyHeaders, host: target.host}, signal, body})
   }
 
   #routeError(err: unknown, target: URL, route: Route): TransferError {
