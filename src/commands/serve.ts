@@ -3,6 +3,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {runUntilSignalled} from '../cli/signals.js'
 import {LOG_LEVELS, type LogLevel} from '../lib/log.js'
 import {serveStateDir, type ServeResult} from '../lib/server/serve.js'
+import {startUploadService} from '../lib/upload/upload-service.js'
 
 export default class Serve extends BaseCommand {
   static override summary = 'Run the BITS service for a state directory in the foreground'
@@ -15,6 +16,7 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --log-level debug --log-format json',
     '<%= config.bin %> <%= command.id %> --jsonl | jq -c "select(.type==\\"state\\")"',
+    '<%= config.bin %> <%= command.id %> --upload ./inbox=/uploads --listen 0.0.0.0:8080',
   ]
 
   static override flags = {
@@ -25,6 +27,14 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
     'time-slice': Flags.integer({summary: 'Seconds a background job transfers before yielding to another of its priority (default: setting, 30).', min: 1}),
     'exit-when-idle': Flags.integer({summary: 'Exit after the queue has been idle this many seconds (used by the background start).', min: 1}),
     'quiet-if-running': Flags.boolean({summary: 'Exit 0 without a message when another instance already serves the directory.', hidden: true}),
+    upload: Flags.string({summary: 'Accept BITS uploads into DIR at URLPATH (default /DIRNAME): DIR[=URLPATH]. Repeatable.', multiple: true, helpGroup: 'UPLOADS'}),
+    listen: Flags.string({summary: 'Address of the HTTP endpoint for uploads.', default: '127.0.0.1:8080', helpGroup: 'UPLOADS'}),
+    'tls-cert': Flags.string({summary: 'Serve HTTPS with this certificate (PEM).', helpGroup: 'UPLOADS', dependsOn: ['tls-key']}),
+    'tls-key': Flags.string({summary: 'Private key of --tls-cert (PEM).', helpGroup: 'UPLOADS', dependsOn: ['tls-cert']}),
+    'upload-max-size': Flags.integer({summary: 'Largest upload accepted, in bytes (larger: 413).', min: 1, helpGroup: 'UPLOADS'}),
+    'upload-overwrite': Flags.boolean({summary: 'Let an upload replace an existing file.', helpGroup: 'UPLOADS'}),
+    'upload-notify': Flags.string({summary: 'Back-end URL notified when an upload completes; its answer is the upload-reply.', helpGroup: 'UPLOADS'}),
+    'upload-notify-type': Flags.option({summary: 'How the back-end gets the upload.', options: ['reference', 'value'] as const, default: 'reference', helpGroup: 'UPLOADS'})(),
   }
 
   async run(): Promise<ServeResult> {
@@ -39,6 +49,21 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
         timeSliceSeconds: flags['time-slice'],
         idleExitSeconds: flags['exit-when-idle'],
         onEvent: flags.jsonl ? (event) => process.stdout.write(JSON.stringify(event) + '\n') : undefined,
+        services: flags.upload
+          ? [
+              (serviceCtx) =>
+                startUploadService(serviceCtx, {
+                  uploads: flags.upload!,
+                  listen: flags.listen,
+                  tlsCert: flags['tls-cert'],
+                  tlsKey: flags['tls-key'],
+                  maxUploadSize: flags['upload-max-size'],
+                  allowOverwrite: flags['upload-overwrite'],
+                  notifyUrl: flags['upload-notify'],
+                  notifyType: flags['upload-notify-type'],
+                }),
+            ]
+          : [],
       }),
     )
     return result

@@ -21,12 +21,13 @@ Ctrl-C suspends the job and keeps what was downloaded: resume it later with "bit
     '<%= config.bin %> <%= command.id %> https://example.com/big.iso ./big.iso',
     '<%= config.bin %> <%= command.id %> --priority foreground --name images https://example.com/a.img ./a.img https://example.com/b.img ./b.img',
     '<%= config.bin %> <%= command.id %> --dynamic --timeout 600 https://example.com/report.cgi ./report.csv --json',
+    '<%= config.bin %> <%= command.id %> --upload ./report.zip https://server.example/uploads/report.zip',
   ]
 
   static override strict = false
   static override args = {
-    url: Args.string({description: 'Remote URL', required: true}),
-    local: Args.string({description: 'Local file; more URL LOCAL pairs may follow', required: true}),
+    url: Args.string({description: 'Remote URL (with --upload: the local file)', required: true}),
+    local: Args.string({description: 'Local file (with --upload: the URL); more pairs may follow', required: true}),
   }
 
   static override flags = {
@@ -35,7 +36,8 @@ Ctrl-C suspends the job and keeps what was downloaded: resume it later with "bit
     dynamic: Flags.boolean({summary: 'Dynamic content: no size or range support needed; an interruption restarts the file.'}),
     parallel: Flags.integer({summary: 'Files transferred at once (default 1, as BITS).', min: 1, max: 64}),
     timeout: Flags.integer({summary: 'Give up after this many seconds without finishing (the job is cancelled).', min: 1}),
-    download: Flags.boolean({summary: 'Download (the default).', hidden: true}),
+    download: Flags.boolean({summary: 'Download (the default).', hidden: true, exclusive: ['upload']}),
+    upload: Flags.boolean({summary: 'Upload LOCAL to URL with the BITS upload protocol (arguments are LOCAL URL; one file).', exclusive: ['download', 'dynamic', 'parallel']}),
   }
 
   async run(): Promise<SynchronousTransferResult> {
@@ -43,7 +45,7 @@ Ctrl-C suspends the job and keeps what was downloaded: resume it later with "bit
     const words = argv as string[]
     if (words.length % 2 !== 0) throw new BitsError('USAGE_INVALID_ARG', `Expected URL LOCAL pairs, got ${words.length} argument(s)`, {hint: 'e.g. bits transfer https://host/a ./a https://host/b ./b'})
     const pairs: {remoteUrl: string; localPath: string}[] = []
-    for (let i = 0; i < words.length; i += 2) pairs.push({remoteUrl: words[i]!, localPath: words[i + 1]!})
+    for (let i = 0; i < words.length; i += 2) pairs.push(flags.upload ? {localPath: words[i]!, remoteUrl: words[i + 1]!} : {remoteUrl: words[i]!, localPath: words[i + 1]!})
     const ctx = this.context(flags)
     const bar = this.isTty && process.stderr.isTTY ? new ProgressBar() : undefined
     let done = 0
@@ -51,6 +53,7 @@ Ctrl-C suspends the job and keeps what was downloaded: resume it later with "bit
     const result = await runUntilSignalled((signal) =>
       transferSynchronously(ctx, {
         displayName: flags.name,
+        type: flags.upload ? 'upload' : 'download',
         priority: flags.priority.toUpperCase() as Priority,
         dynamic: flags.dynamic,
         parallel: flags.parallel,
