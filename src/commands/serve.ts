@@ -33,6 +33,7 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
     'tls-key': Flags.string({summary: 'Private key of --tls-cert (PEM).', helpGroup: 'UPLOADS', dependsOn: ['tls-cert']}),
     'upload-max-size': Flags.integer({summary: 'Largest upload accepted, in bytes (larger: 413).', min: 1, helpGroup: 'UPLOADS'}),
     'upload-overwrite': Flags.boolean({summary: 'Let an upload replace an existing file.', helpGroup: 'UPLOADS'}),
+    'upload-users': Flags.string({summary: 'Users file (bits upload-user): uploaders must authenticate with Basic credentials.', helpGroup: 'UPLOADS'}),
     'upload-notify': Flags.string({summary: 'Back-end URL notified when an upload completes; its answer is the upload-reply.', helpGroup: 'UPLOADS'}),
     'upload-notify-type': Flags.option({summary: 'How the back-end gets the upload.', options: ['reference', 'value'] as const, default: 'reference', helpGroup: 'UPLOADS'})(),
   }
@@ -61,6 +62,7 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
                   allowOverwrite: flags['upload-overwrite'],
                   notifyUrl: flags['upload-notify'],
                   notifyType: flags['upload-notify-type'],
+                  usersFile: flags['upload-users'],
                 }),
             ]
           : [],

@@ -10,6 +10,7 @@ import {addFiles, cancelJob, completeJob, createJob, resumeJob, setJobProperties
 import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {bitsCapableListener} from '../../src/lib/upload/bits-method-adapter.js'
 import {UploadHandler} from '../../src/lib/upload/upload-server.js'
+import {setUploadUser, UploadUsers} from '../../src/lib/upload/upload-users.js'
 import {FAST_ENGINE, inState, sha256, waitForJob} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
@@ -233,6 +234,35 @@ describe('BITS uploads: our client against our server', () => {
       await cancelJob(clientCtx, job.id)
       assert.deepEqual((await readdir(inbox)).filter((name) => name.startsWith('.cancel.bin')), [])
       await stat(source)
+    } finally {
+      await scheduler.close()
+      await endpoint.stop()
+    }
+  })
+
+  test('an endpoint with a users file wants Basic credentials: without them 0x80190191, with them the upload lands', async () => {
+    const usersFile = path.join(dir, 'uploaders')
+    await setUploadUser(usersFile, 'alice', 'pa55')
+    assert.equal((await stat(usersFile)).mode & 0o777, 0o600)
+    assert.doesNotMatch(await readFile(usersFile, 'utf8'), /pa55/)
+    const endpoint = await startEndpoint(serverCtx, inbox, {users: await UploadUsers.load(usersFile)})
+    const clientCtx = createContext(path.join(dir, 'client4'))
+    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
+    await scheduler.start()
+    try {
+      const source = path.join(dir, 'auth.bin')
+      await writeFile(source, randomBytes(10_000))
+      const anonymous = await uploadJob(clientCtx, endpoint.url('auth.bin'), source)
+      const refused = await waitForJob(clientCtx, anonymous.id, inState('ERROR', 'TRANSIENT_ERROR', 'TRANSFERRED'))
+      assert.equal(refused.state, 'ERROR')
+      assert.equal(refused.error?.code, '0x80190191')
+      const job = await createJob(clientCtx, {displayName: 'auth', type: 'upload'})
+      await addFiles(clientCtx, job.id, [{remoteUrl: endpoint.url('auth.bin'), localPath: source}])
+      await setJobProperties(clientCtx, job.id, {setCredentials: [{target: 'SERVER', scheme: 'BASIC', username: 'alice', password: 'pa55'}]})
+      await resumeJob(clientCtx, job.id)
+      const done = await waitForJob(clientCtx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      assert.equal(sha256(await readFile(path.join(inbox, 'auth.bin'))), sha256(await readFile(source)))
     } finally {
       await scheduler.close()
       await endpoint.stop()

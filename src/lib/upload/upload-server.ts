@@ -10,6 +10,7 @@ import {BitsError, errnoCode} from '../errors.js'
 import {writeFileAtomic} from '../state/atomic-write.js'
 import {StateLayout} from '../state/state-dir.js'
 import {bitsCapableListener, isBitsPost} from './bits-method-adapter.js'
+import type {UploadUsers} from './upload-users.js'
 import {BITS_UPLOAD_PROTOCOL, formatHresultHeader, parseFragmentRange, parsePacketType, UploadErrorContext, UploadHresult} from './upload-protocol.js'
 
 /** A directory that accepts uploads under a URL path. */
@@ -31,6 +32,8 @@ export interface UploadServerSettings {
   notification?: {url: string; type: 'reference' | 'value'}
   /** Sent as BITS-Host-Id on Create-Session, for server farms. */
   hostId?: string
+  /** When set, every request needs Basic credentials of one of these users. */
+  users?: UploadUsers
 }
 
 /** A session as persisted in `uploads/sessions/<id>.json`, so uploads survive a server restart. */
@@ -83,10 +86,25 @@ export class UploadHandler {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const mount = this.#mountOf(req.url ?? '/')
     if (!mount) return false
+    if (this.#settings.users) {
+      void this.#settings.users.verify(req.headers.authorization).then((user) => {
+        if (!user) {
+          req.resume()
+          res.writeHead(401, {'WWW-Authenticate': 'Basic realm="bits uploads"', 'Content-Length': '0'}).end()
+          return
+        }
+        this.#dispatch(req, res, mount)
+      })
+      return true
+    }
+    this.#dispatch(req, res, mount)
+    return true
+  }
+
+  #dispatch(req: IncomingMessage, res: ServerResponse, mount: UploadMount): void {
     if (isBitsPost(req)) void this.#post(req, res, mount)
     else if (req.method === 'GET' || req.method === 'HEAD') void this.#serveFile(req, res, mount)
     else res.writeHead(405, {allow: 'BITS_POST, GET, HEAD'}).end()
-    return true
   }
 
   /** Removes sessions idle longer than the session timeout, with their partial data. */

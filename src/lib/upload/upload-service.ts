@@ -3,6 +3,7 @@ import path from 'node:path'
 import type {LibContext} from '../context.js'
 import {BitsError} from '../errors.js'
 import type {DaemonService} from '../server/daemon.js'
+import {UploadUsers} from './upload-users.js'
 import {startUploadServer, type UploadMount, type UploadServerSettings} from './upload-server.js'
 
 export interface UploadServiceOptions {
@@ -16,6 +17,8 @@ export interface UploadServiceOptions {
   notifyUrl?: string
   notifyType?: 'reference' | 'value'
   hostId?: string
+  /** Users file (`bits upload-user`): uploads need Basic credentials. */
+  usersFile?: string
 }
 
 /** Parses `DIR[=URLPATH]`; the URL path defaults to `/` + the directory's name. */
@@ -38,6 +41,7 @@ export async function startUploadService(ctx: LibContext, options: UploadService
     maxUploadSize: options.maxUploadSize,
     allowOverwrite: options.allowOverwrite,
     hostId: options.hostId,
+    ...(options.usersFile ? {users: await UploadUsers.load(path.resolve(ctx.cwd, options.usersFile))} : {}),
     ...(options.notifyUrl ? {notification: {url: options.notifyUrl, type: options.notifyType ?? 'reference'}} : {}),
   }
   const tls = options.tlsCert ? {cert: await readFile(path.resolve(ctx.cwd, options.tlsCert)), key: await readFile(path.resolve(ctx.cwd, options.tlsKey!))} : undefined
