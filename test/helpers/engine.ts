@@ -1,8 +1,9 @@
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
+import path from 'node:path'
 import {createContext, type LibContext} from '../../src/lib/context.js'
 import type {JobState, JobView} from '../../src/lib/jobs/job.js'
-import {addFiles, createJob, getJob, resumeJob, setJobProperties} from '../../src/lib/jobs/job-service.js'
+import {addFiles, completeJob, createJob, getJob, resumeJob, setJobProperties} from '../../src/lib/jobs/job-service.js'
 import type {JobSettingsChange} from '../../src/lib/jobs/job-settings.js'
 import {Scheduler, type SchedulerOptions} from '../../src/lib/scheduler/scheduler.js'
 
@@ -50,4 +51,22 @@ export async function startEngine(stateDir: string, options: SchedulerOptions = 
   const scheduler = new Scheduler(ctx, {...FAST_ENGINE, ...options})
   await scheduler.start()
   return {ctx, scheduler, stop: () => scheduler.close()}
+}
+
+/**
+ * Runs one download job to an end state (TRANSFERRED, ERROR or TRANSIENT_ERROR) with an engine of
+ * its own on `stateDir`, in the given environment; completes it when it transferred.
+ */
+export async function runJobToEnd(stateDir: string, url: string, localPath: string, settings?: JobSettingsChange, env: NodeJS.ProcessEnv = {}): Promise<JobView> {
+  const ctx = createContext(stateDir, {env})
+  const scheduler = new Scheduler(ctx, FAST_ENGINE)
+  await scheduler.start()
+  try {
+    const job = await queueJob(ctx, path.basename(localPath), [{remoteUrl: url, localPath}], settings)
+    const done = await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+    if (done.state === 'TRANSFERRED') await completeJob(ctx, job.id)
+    return done
+  } finally {
+    await scheduler.close()
+  }
 }

@@ -5,14 +5,11 @@ import {createServer, request as httpRequest, type IncomingMessage, type Server}
 import type {AddressInfo} from 'node:net'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {createContext} from '../../src/lib/context.js'
-import {completeJob} from '../../src/lib/jobs/job-service.js'
 import {parseChallenges} from '../../src/lib/transfer/http-auth.js'
 import {isBypassed, matchesNoProxy, parsePacAnswer} from '../../src/lib/transfer/proxy-selection.js'
-import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {FixtureServer} from '../helpers/fixture-server.js'
 import {startProxy} from '../helpers/forward-proxy.js'
-import {FAST_ENGINE, inState, queueJob, sha256, sha256File, waitForJob} from '../helpers/engine.js'
+import {runJobToEnd, sha256, sha256File} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** A server that wants Basic or Digest (MD5 or SHA-256, qop=auth) credentials for alice/secret. */
@@ -67,19 +64,9 @@ describe('proxies and credentials on the wire', () => {
   })
 
   /** Runs one job to an end state with its own engine (and environment). */
-  async function runJob(name: string, url: string, settings: Parameters<typeof queueJob>[3], env: NodeJS.ProcessEnv = {}) {
-    const ctx = createContext(path.join(dir, `state-${name}`), {env})
-    const scheduler = new Scheduler(ctx, FAST_ENGINE)
-    await scheduler.start()
-    try {
-      const local = path.join(dir, `${name}.bin`)
-      const job = await queueJob(ctx, name, [{remoteUrl: url, localPath: local}], settings)
-      const done = await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
-      if (done.state === 'TRANSFERRED') await completeJob(ctx, job.id)
-      return {done, local}
-    } finally {
-      await scheduler.close()
-    }
+  async function runJob(name: string, url: string, settings: Parameters<typeof runJobToEnd>[3], env: NodeJS.ProcessEnv = {}) {
+    const local = path.join(dir, `${name}.bin`)
+    return {done: await runJobToEnd(path.join(dir, `state-${name}`), url, local, settings, env), local}
   }
 
   test('OVERRIDE sends every request through the proxy; a dead first proxy falls back to the next', async () => {

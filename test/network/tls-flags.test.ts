@@ -5,13 +5,11 @@ import {writeFile} from 'node:fs/promises'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import path from 'node:path'
-import {createContext} from '../../src/lib/context.js'
 import {SecurityFlag} from '../../src/lib/jobs/job.js'
-import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {TestCa} from '../helpers/certificates.js'
 import {FixtureServer} from '../helpers/fixture-server.js'
 import {startProxy} from '../helpers/forward-proxy.js'
-import {FAST_ENGINE, inState, queueJob, waitForJob} from '../helpers/engine.js'
+import {runJobToEnd} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 type Defect = 'good' | 'expired' | 'wrong-host' | 'wrong-usage'
@@ -46,20 +44,8 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
     await cleanup()
   })
 
-  async function attempt(server: Defect | 'unknown-ca', securityFlags: number, trustCa = true) {
-    const ctx = createContext(path.join(dir, `state-${server}-${securityFlags}-${trustCa}`))
-    const scheduler = new Scheduler(ctx, FAST_ENGINE)
-    await scheduler.start()
-    try {
-      const job = await queueJob(ctx, 'tls', [{remoteUrl: servers.get(server)!.url('/f.bin'), localPath: path.join(dir, `${server}-${securityFlags}-${trustCa}.bin`)}], {
-        securityFlags,
-        caFile: trustCa ? caFile : null,
-      })
-      return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
-    } finally {
-      await scheduler.close()
-    }
-  }
+  const attempt = (server: Defect | 'unknown-ca', securityFlags: number, trustCa = true) =>
+    runJobToEnd(path.join(dir, `state-${server}-${securityFlags}-${trustCa}`), servers.get(server)!.url('/f.bin'), path.join(dir, `${server}-${securityFlags}-${trustCa}.bin`), {securityFlags, caFile: trustCa ? caFile : null})
 
   const cases: [Defect | 'unknown-ca', number, string][] = [
     ['expired', SecurityFlag.IGNORE_CERT_DATE_INVALID, '0x80072f05'],
@@ -98,17 +84,7 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
       plain.files.set('/loop', {body: Buffer.alloc(0), headStatus: 405, fault: () => ({kind: 'redirect', status: 302, location: '/loop'})})
       const secure = servers.get('good')!
       secure.files.set('/down.bin', {body: Buffer.alloc(0), headStatus: 405, fault: () => ({kind: 'redirect', status: 301, location: plain.url('/plain.bin')})})
-      const run = async (name: string, url: string, securityFlags: number) => {
-        const ctx = createContext(path.join(dir, `state-${name}`))
-        const scheduler = new Scheduler(ctx, FAST_ENGINE)
-        await scheduler.start()
-        try {
-          const job = await queueJob(ctx, name, [{remoteUrl: url, localPath: path.join(dir, `${name}.bin`)}], {securityFlags, caFile})
-          return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
-        } finally {
-          await scheduler.close()
-        }
-      }
+      const run = (name: string, url: string, securityFlags: number) => runJobToEnd(path.join(dir, `state-${name}`), url, path.join(dir, `${name}.bin`), {securityFlags, caFile})
       const refused = await run('downgrade', secure.url('/down.bin'), 0)
       assert.equal(refused.state, 'ERROR')
       assert.equal(refused.error?.code, '0x80072f7a')
@@ -143,15 +119,7 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
         const server = await new FixtureServer(tls).start()
         started.push(server)
         server.files.set('/f.bin', {body: randomBytes(2000), etag: '"f"'})
-        const ctx = createContext(path.join(dir, `state-crl-${name}`))
-        const scheduler = new Scheduler(ctx, FAST_ENGINE)
-        await scheduler.start()
-        try {
-          const job = await queueJob(ctx, name, [{remoteUrl: server.url('/f.bin'), localPath: path.join(dir, `crl-${name}.bin`)}], {securityFlags: SecurityFlag.ENABLE_CRL_CHECK, caFile: caPem})
-          return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
-        } finally {
-          await scheduler.close()
-        }
+        return runJobToEnd(path.join(dir, `state-crl-${name}`), server.url('/f.bin'), path.join(dir, `crl-${name}.bin`), {securityFlags: SecurityFlag.ENABLE_CRL_CHECK, caFile: caPem})
       }
       const ok = await run('good', good)
       assert.equal(ok.state, 'TRANSFERRED', JSON.stringify(ok.error))
@@ -178,17 +146,8 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
     await writeFile(files.cert, client.cert)
     await writeFile(files.key, client.key)
     try {
-      const run = async (name: string, withCert: boolean) => {
-        const ctx = createContext(path.join(dir, `state-client-${name}`))
-        const scheduler = new Scheduler(ctx, FAST_ENGINE)
-        await scheduler.start()
-        try {
-          const job = await queueJob(ctx, name, [{remoteUrl: server.url('/f.bin'), localPath: path.join(dir, `client-${name}.bin`)}], {caFile: files.ca, ...(withCert ? {clientCert: files.cert, clientKey: files.key} : {})})
-          return await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
-        } finally {
-          await scheduler.close()
-        }
-      }
+      const run = (name: string, withCert: boolean) =>
+        runJobToEnd(path.join(dir, `state-client-${name}`), server.url('/f.bin'), path.join(dir, `client-${name}.bin`), {caFile: files.ca, ...(withCert ? {clientCert: files.cert, clientKey: files.key} : {})})
       const ok = await run('with', true)
       assert.equal(ok.state, 'TRANSFERRED', JSON.stringify(ok.error))
       const refused = await run('without', false)
@@ -203,17 +162,8 @@ describe('TLS security flags: each flag tolerates exactly its own class of certi
   test('PRECONFIG: HTTPS_PROXY alone sends an https job through the proxy (CONNECT)', async () => {
     const proxy = await startProxy()
     try {
-      const ctx = createContext(path.join(dir, 'state-https-proxy'), {env: {HTTPS_PROXY: proxy.url}})
-      const scheduler = new Scheduler(ctx, FAST_ENGINE)
-      await scheduler.start()
-      try {
-        const url = servers.get('good')!.url('/f.bin')
-        const job = await queueJob(ctx, 'https-proxy', [{remoteUrl: url, localPath: path.join(dir, 'https-proxy.bin')}], {caFile})
-        const done = await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
-        assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
-      } finally {
-        await scheduler.close()
-      }
+      const done = await runJobToEnd(path.join(dir, 'state-https-proxy'), servers.get('good')!.url('/f.bin'), path.join(dir, 'https-proxy.bin'), {caFile}, {HTTPS_PROXY: proxy.url})
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
       assert.ok(proxy.seen.includes(`CONNECT ${new URL(servers.get('good')!.url('/')).host}`), proxy.seen.join(', '))
     } finally {
       await proxy.stop()
