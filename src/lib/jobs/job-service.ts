@@ -21,7 +21,7 @@ import {
 import {formatJobId} from './job-ref.js'
 import {applySettings, checkDescription, checkDisplayName, type JobSettingsChange} from './job-settings.js'
 import {invalidStateError} from './state-machine.js'
-import {notifyDue} from '../notify/notify-command.js'
+import {notifyDue} from '../scheduler/notify-command.js'
 import {readSettings} from '../settings.js'
 
 export interface CreateJobInput {

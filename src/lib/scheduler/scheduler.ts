@@ -8,7 +8,7 @@ import type {HttpTimeouts} from '../transfer/dispatcher.js'
 import {runDownloadJob, type JobRunner} from '../transfer/job-runner.js'
 import {runUploadJob} from '../upload/upload-job.js'
 import {TransferError} from '../transfer/transfer-error.js'
-import {notifyDue, runNotifyCommand} from '../notify/notify-command.js'
+import {notifyDue, runNotifyCommand} from './notify-command.js'
 import {JobCheckpointer, JobLeftEngine} from './job-checkpointer.js'
 import {pickJobsToRun, type RunCandidate} from './job-selection.js'
 
