@@ -6,7 +6,7 @@ import Table from 'cli-table3'
  */
 export function renderTable(head: string[], rows: (string | number)[][], tty: boolean): string {
   if (tty) {
-    const table = new Table({head, style: {head: ['cyan'], border: ['grey']}})
+    const table = new Table({head, style: {head: ['cyan'], border: ['grey'], compact: true}})
     for (const row of rows) table.push(row.map(String))
     return table.toString()
   }
@@ -18,7 +18,7 @@ export function renderTable(head: string[], rows: (string | number)[][], tty: bo
 /** Renders label/value pairs as a two-column table (TTY) or `label: value` lines. */
 export function renderProperties(pairs: [string, string | number][], tty: boolean): string {
   if (tty) {
-    const table = new Table({style: {head: [], border: ['grey']}})
+    const table = new Table({style: {head: [], border: ['grey'], compact: true}})
     for (const [name, value] of pairs) table.push({[name]: String(value)})
     return table.toString()
   }
