@@ -33,6 +33,8 @@ export interface RemoteFileInfo {
 
 /** Writes are gathered to this size before they reach the disk: fewer syscalls, same memory bound. */
 const WRITE_BATCH_BYTES = 1024 * 1024
+/** Bytes received but not yet on disk before the body is paused: the memory bound of a download. */
+const MAX_WRITES_IN_FLIGHT = 8 * 1024 * 1024
 
 /** A strong ETag, or null: weak ETags never validate a range (RFC 9110 §13.1.5). */
 function strongEtag(value: string | undefined): string | null {
@@ -257,21 +259,31 @@ async function writeBody(body: Readable, temp: string, offset: number, originBas
   let diskQueue: Promise<void> = Promise.resolve()
   const onDisk = (step: () => Promise<void>) => (diskQueue = diskQueue.then(step))
 
-  const flush = async () => {
-    if (batchBytes === 0) return
+  // Batches are handed to the disk queue without waiting, so the network keeps flowing while the
+  // disk writes; the body is only paused once MAX_WRITES_IN_FLIGHT bytes wait for the disk.
+  let inFlight = 0
+  const writeBatch = (): Promise<void> => {
+    if (batchBytes === 0) return diskQueue
     const chunks = batch
     const bytes = batchBytes
     batch = []
     batchBytes = 0
-    try {
-      await handle.writev(chunks, position)
-    } catch (err) {
-      throw localFileError(err, temp)
-    }
-    position += bytes
+    inFlight += bytes
+    const queued = onDisk(async () => {
+      try {
+        await handle.writev(chunks, position)
+      } catch (err) {
+        throw localFileError(err, temp)
+      }
+      position += bytes
+      inFlight -= bytes
+    })
+    // A failed write is reported by the next await on the queue; never as an unhandled rejection.
+    queued.catch(() => undefined)
+    return queued
   }
+  /** Runs inside the disk queue: everything queued before it is written. */
   const checkpoint = async () => {
-    await flush()
     if (position === checkpointedAt) return
     await handle.datasync().catch((err: unknown) => Promise.reject(localFileError(err, temp)))
     checkpointedAt = position
@@ -286,6 +298,7 @@ async function writeBody(body: Readable, temp: string, offset: number, originBas
   const armTimer = (delay: number) => {
     if (bodyDone) return
     timer = setTimeout(() => {
+      writeBatch()
       onDisk(checkpoint).then(
         () => armTimer(interval),
         (err: unknown) => {
@@ -303,11 +316,14 @@ async function writeBody(body: Readable, temp: string, offset: number, originBas
       batch.push(buffer)
       batchBytes += buffer.length
       hooks.onBytes(buffer.length)
-      if (batchBytes >= WRITE_BATCH_BYTES) await onDisk(flush)
+      if (batchBytes >= WRITE_BATCH_BYTES) {
+        const queued = writeBatch()
+        if (inFlight > MAX_WRITES_IN_FLIGHT) await queued
+      }
     }
     bodyDone = true
     clearTimeout(timer)
-    await onDisk(flush)
+    await writeBatch()
     await handle.datasync().catch((err: unknown) => Promise.reject(localFileError(err, temp)))
     return position - offset
   } catch (err) {
@@ -315,6 +331,7 @@ async function writeBody(body: Readable, temp: string, offset: number, originBas
     clearTimeout(timer)
     body.destroy()
     // Keep what arrived before the failure: the next attempt resumes from it.
+    writeBatch()
     await onDisk(checkpoint).catch(() => undefined)
     throw timerFailure ?? err
   } finally {
