@@ -11,8 +11,10 @@ export default class SettingsCommand extends BaseCommand {
   timeSliceSeconds         a background job's turn when others of its priority wait (30)
   idleExitSeconds          a background daemon exits after the queue was idle this long (60)
   defaultPeerCachingFlags  peer-caching flags of new jobs: 1 client, 2 server (0)
-  maxFilesPerJob           files one job may hold (200, the BITS MaxFilesPerJob policy)`
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> autoStartDaemon false', '<%= config.bin %> <%= command.id %> maxBackgroundJobs 2']
+  maxFilesPerJob           files one job may hold (200, the BITS MaxFilesPerJob policy)
+  httpProxy, httpsProxy, noProxy  proxies of PRECONFIG jobs where HTTP_PROXY etc. are not set
+  pacUrl                   PAC script (URL or file) of AUTODETECT jobs where BITS_PAC_URL is not set`
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> autoStartDaemon false', '<%= config.bin %> <%= command.id %> maxBackgroundJobs 2', '<%= config.bin %> <%= command.id %> httpsProxy http://proxy.example:3128']
   static override args = {
     name: Args.string({description: 'Setting to show or change'}),
     value: Args.string({description: 'New value'}),

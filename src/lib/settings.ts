@@ -16,6 +16,12 @@ export interface Settings {
   defaultPeerCachingFlags: number
   /** Files one job may hold (BITS MaxFilesPerJob policy: 200). */
   maxFilesPerJob: number
+  /** The user's proxy settings for PRECONFIG jobs, used where the environment sets none. */
+  httpProxy: string
+  httpsProxy: string
+  noProxy: string
+  /** PAC script (URL or file) for AUTODETECT jobs, where BITS_PAC_URL is not set. */
+  pacUrl: string
 }
 
 export const SETTING_DEFAULTS: Settings = {
@@ -25,6 +31,10 @@ export const SETTING_DEFAULTS: Settings = {
   idleExitSeconds: 60,
   defaultPeerCachingFlags: 0,
   maxFilesPerJob: 200,
+  httpProxy: '',
+  httpsProxy: '',
+  noProxy: '',
+  pacUrl: '',
 }
 
 const SCHEMA = {
@@ -34,6 +44,10 @@ const SCHEMA = {
   idleExitSeconds: {type: 'integer', minimum: 1},
   defaultPeerCachingFlags: {type: 'integer', minimum: 0, maximum: 7},
   maxFilesPerJob: {type: 'integer', minimum: 1, maximum: 100_000},
+  httpProxy: {type: 'string'},
+  httpsProxy: {type: 'string'},
+  noProxy: {type: 'string'},
+  pacUrl: {type: 'string'},
 } as const
 
 export type SettingName = keyof Settings
@@ -62,7 +76,8 @@ export async function writeSetting(stateDir: string, name: string, text: string)
     throw new BitsError('USAGE_INVALID_ARG', `Unknown setting "${name}"`, {hint: `Settings: ${Object.keys(SETTING_DEFAULTS).join(', ')}`})
   }
   const key = name as SettingName
-  const value: unknown = typeof SETTING_DEFAULTS[key] === 'boolean' ? parseBoolean(text) : Number(text)
+  const kind = typeof SETTING_DEFAULTS[key]
+  const value: unknown = kind === 'boolean' ? parseBoolean(text) : kind === 'string' ? text : Number(text)
   const store = await openStore(stateDir)
   try {
     store.set(key, value as never)
@@ -70,6 +85,15 @@ export async function writeSetting(stateDir: string, name: string, text: string)
     throw new BitsError('USAGE_INVALID_ARG', `Invalid value "${text}" for ${name}: ${(err as Error).message}`, {hint: `e.g. bits settings ${name} ${String(SETTING_DEFAULTS[key])}`})
   }
   return {...SETTING_DEFAULTS, ...store.store}
+}
+
+/**
+ * The environment jobs see: the process environment, with the user's proxy settings filling in
+ * what it does not set (environment variables win, as for curl).
+ */
+export function proxyEnvironment(settings: Settings, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const fill = (name: string, value: string) => (value && env[name] === undefined && env[name.toLowerCase()] === undefined ? {[name]: value} : {})
+  return {...fill('HTTP_PROXY', settings.httpProxy), ...fill('HTTPS_PROXY', settings.httpsProxy), ...fill('NO_PROXY', settings.noProxy), ...(settings.pacUrl && !env.BITS_PAC_URL ? {BITS_PAC_URL: settings.pacUrl} : {}), ...env}
 }
 
 function parseBoolean(text: string): boolean | string {

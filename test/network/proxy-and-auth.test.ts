@@ -6,7 +6,8 @@ import type {AddressInfo} from 'node:net'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {parseChallenges} from '../../src/lib/transfer/http-auth.js'
-import {isBypassed, matchesNoProxy, parsePacAnswer} from '../../src/lib/transfer/proxy-selection.js'
+import {isBypassed, matchesNoProxy, parsePacAnswer, preconfiguredRoute} from '../../src/lib/transfer/proxy-selection.js'
+import {proxyEnvironment, SETTING_DEFAULTS} from '../../src/lib/settings.js'
 import {FixtureServer} from '../helpers/fixture-server.js'
 import {startProxy} from '../helpers/forward-proxy.js'
 import {runJobToEnd, sha256, sha256File} from '../helpers/engine.js'
@@ -231,4 +232,14 @@ test('proxy selection helpers - bypass, NO_PROXY and PAC answers', () => {
   assert.equal(matchesNoProxy(new URL('http://any/'), '*'), true)
   assert.deepEqual(parsePacAnswer('PROXY a:1; HTTPS b:2; DIRECT; PROXY c:3'), ['http://a:1', 'https://b:2'])
   assert.deepEqual(parsePacAnswer('DIRECT'), [])
+})
+
+test('proxyEnvironment() - the user\'s proxy settings fill in for PRECONFIG where the environment sets none', () => {
+  const settings = {...SETTING_DEFAULTS, httpProxy: 'http://settings:1', httpsProxy: 'http://settings:2', noProxy: 'corp', pacUrl: '/etc/proxy.pac'}
+  assert.deepEqual(proxyEnvironment(settings, {}), {HTTP_PROXY: 'http://settings:1', HTTPS_PROXY: 'http://settings:2', NO_PROXY: 'corp', BITS_PAC_URL: '/etc/proxy.pac'})
+  const env = proxyEnvironment(settings, {http_proxy: 'http://env:1', BITS_PAC_URL: 'http://env/pac'})
+  assert.equal(env.HTTP_PROXY, undefined, 'an environment variable in either case wins')
+  assert.equal(env.http_proxy, 'http://env:1')
+  assert.equal(env.BITS_PAC_URL, 'http://env/pac')
+  assert.deepEqual(preconfiguredRoute(new URL('https://example.org/'), proxyEnvironment(settings, {})), ['http://settings:2'])
 })

@@ -1,7 +1,7 @@
 import type {LibContext} from '../context.js'
 import {BitsError} from '../errors.js'
 import type {JobView} from '../jobs/job.js'
-import {readSettings} from '../settings.js'
+import {proxyEnvironment, readSettings} from '../settings.js'
 import {Daemon, type DaemonService, type DaemonStopReason} from './daemon.js'
 
 /** A line of `serve --jsonl`. */
@@ -29,6 +29,7 @@ export interface ServeResult {
 /** `bits serve`: runs the daemon until a signal (or idleness, for a background start). */
 export async function serveStateDir(ctx: LibContext, options: ServeOptions): Promise<ServeResult> {
   const settings = await readSettings(ctx.stateDir)
+  ctx = {...ctx, env: proxyEnvironment(settings, ctx.env)}
   const time = () => ctx.now().toISOString()
   let daemon: Daemon
   try {

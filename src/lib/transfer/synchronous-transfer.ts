@@ -6,7 +6,7 @@ import {addFiles, cancelJob, completeJob, createJob, getJob, hasQueuedWork, resu
 import {watchJob} from '../jobs/job-watch.js'
 import {Daemon, type DaemonOptions} from '../server/daemon.js'
 import {ensureDaemon, type DaemonCommand} from '../server/daemon-launcher.js'
-import {readSettings} from '../settings.js'
+import {proxyEnvironment, readSettings} from '../settings.js'
 
 export interface SynchronousTransferInput {
   displayName: string
@@ -81,7 +81,7 @@ export async function transferSynchronously(ctx: LibContext, input: SynchronousT
   const settings = await readSettings(ctx.stateDir)
   let daemon: Daemon | undefined
   try {
-    daemon = await Daemon.start(ctx, {maxBackgroundJobs: settings.maxBackgroundJobs, timeSliceMs: settings.timeSliceSeconds * 1000, ...input.daemonOptions})
+    daemon = await Daemon.start({...ctx, env: proxyEnvironment(settings, ctx.env)}, {maxBackgroundJobs: settings.maxBackgroundJobs, timeSliceMs: settings.timeSliceSeconds * 1000, ...input.daemonOptions})
   } catch (err) {
     if (!(err instanceof BitsError && err.code === 'SERVER_ALREADY_RUNNING')) throw err
   }
