@@ -119,7 +119,10 @@ export class HttpSession {
     let lastError: unknown
     for (const route of routes) {
       try {
-        const response = route.forward ? await this.#forward(target, route.proxy!, method, headers, route, signal, body) : await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal, body})
+        // undici drops the connection after a body sent with a method it does not know (BITS_POST),
+        // fearing a server that ignores the body; BITS servers read it, so keep the connection.
+        const reset = body === undefined ? undefined : false
+        const response = route.forward ? await this.#forward(target, route.proxy!, method, headers, route, signal, body) : await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal, body, reset})
         return {status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body}
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err
