@@ -5,7 +5,7 @@ import {HRESULT} from '../errors.js'
 import type {Logger} from '../log.js'
 import {DispatcherPool, type HttpTimeouts, type JobNetworkSettings, type Route} from './dispatcher.js'
 import {chooseAnswer, parseChallenges} from './http-auth.js'
-import {checkRedirect, MAX_REDIRECTS} from './redirect-policy.js'
+import {checkRedirect} from './redirect-policy.js'
 import {httpStatusError, TransferError} from './transfer-error.js'
 import {toTransportError} from './transport-errors.js'
 
@@ -83,7 +83,6 @@ export class HttpSession {
       checkRedirect({from: url, to: next, status: response.status, hops: redirects.length + 1, securityFlags: this.#settings.securityFlags})
       redirects.push(next)
       url = next
-      if (redirects.length > MAX_REDIRECTS) throw new Error('unreachable: checkRedirect bounds the hops')
     }
   }
 
@@ -100,11 +99,14 @@ export class HttpSession {
     for (let attempt = 0; attempt < 3; attempt++) {
       const headers: Record<string, string> = {...this.#customHeaders, ...req.headers}
       if (this.#serverAnswer && this.#serverAnswer.host === target.host) headers.authorization = this.#serverAnswer.answer.header(method, uri)
-      const response = await this.#send(target, method, headers, req.signal, attempt === 0 ? req.body : undefined)
+      const response = await this.#send(target, method, headers, req.signal, req.body)
       const challengeHeader = response.status === 407 ? 'proxy-authenticate' : response.status === 401 ? 'www-authenticate' : undefined
       if (!challengeHeader) return response
       const isProxy = response.status === 407
-      if ((isProxy ? this.#proxyAnswer : this.#serverAnswer) || (!isProxy && target.host !== origin)) return response
+      // A streamed body is gone once sent: such a request is not repeated (the upload's first,
+      // bodiless packet has already answered the challenge for the fragments that follow).
+      const canRepeat = req.body === undefined || Buffer.isBuffer(req.body)
+      if (!canRepeat || (isProxy ? this.#proxyAnswer : this.#serverAnswer) || (!isProxy && target.host !== origin)) return response
       const answer = chooseAnswer(parseChallenges(response.headers[challengeHeader]), this.#settings.credentials, isProxy ? 'PROXY' : 'SERVER')
       if (!answer) return response
       response.body.resume()
