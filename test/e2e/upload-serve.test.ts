@@ -141,3 +141,44 @@ test('SIGKILL of the upload server mid-upload: after a restart the upload resume
     await relay.stop()
   }
 })
+
+test('SIGKILL of the uploading daemon: after a restart it goes on from the acknowledged offset', async () => {
+  const inbox = path.join(dir, 'inbox3')
+  await mkdir(inbox)
+  const port = await freePort()
+  const relay = await startRelay(port)
+  const server = await startServe(path.join(dir, 'server3'), inbox, port)
+  const clientState = path.join(dir, 'client3')
+  const startClient = () => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--state-dir', clientState, '--log-level', 'error'], {stdio: 'ignore'})
+    children.push(child)
+    return {child, exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))}
+  }
+  let client = startClient()
+  try {
+    const data = randomBytes(40 * 1024 * 1024)
+    const source = path.join(dir, 'client-crash.bin')
+    await writeFile(source, data)
+    const id = (await runCli(['create', '--upload', 'client-crash', '--json'], {stateDir: clientState})).json.result.id
+    await runCli(['addfile', id, `http://127.0.0.1:${relay.port}/uploads/client-crash.bin`, source], {stateDir: clientState})
+    await runCli(['resume', id], {stateDir: clientState})
+    const ctx = createContext(clientState)
+    await waitForJob(ctx, id, (j) => j.bytesTransferred >= 8 * 1024 * 1024 || j.state === 'TRANSFERRED', 20_000)
+    client.child.kill('SIGKILL')
+    await client.exited
+    const checkpoint = (await waitForJob(ctx, id, () => true)).bytesTransferred
+    assert.ok(checkpoint > 0 && checkpoint < data.length, `killed mid-upload at ${checkpoint}`)
+    const startsBefore = relay.fragmentStarts.length
+    client = startClient()
+    const done = await waitForJob(ctx, id, inState('TRANSFERRED', 'ERROR'), 30_000)
+    assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+    assert.equal(sha256(await readFile(path.join(inbox, 'client-crash.bin'))), sha256(data))
+    assert.ok(relay.fragmentStarts.slice(startsBefore).every((start) => start >= checkpoint), `no acknowledged byte was sent again: ${relay.fragmentStarts.slice(startsBefore).join(',')} vs ${checkpoint}`)
+  } finally {
+    client.child.kill('SIGTERM')
+    await client.exited
+    server.child.kill('SIGTERM')
+    await server.exited
+    await relay.stop()
+  }
+})

@@ -268,4 +268,36 @@ describe('BITS uploads: our client against our server', () => {
       await endpoint.stop()
     }
   })
+
+  test('an upload over the server limit fails at once with 0x80200020; a local file that changed is fatal 0x8020001D', async () => {
+    const endpoint = await startEndpoint(serverCtx, inbox, {maxUploadSize: 1000})
+    const clientCtx = createContext(path.join(dir, 'client5'))
+    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
+    await scheduler.start()
+    try {
+      const source = path.join(dir, 'too-big.bin')
+      await writeFile(source, randomBytes(50_000))
+      const job = await uploadJob(clientCtx, endpoint.url('too-big.bin'), source)
+      const failed = await waitForJob(clientCtx, job.id, inState('ERROR', 'TRANSIENT_ERROR', 'TRANSFERRED'))
+      assert.equal(failed.state, 'ERROR')
+      assert.equal(failed.error?.code, '0x80200020')
+      assert.equal(endpoint.fragments.length, 1, 'no shrinking retries for an upload that is simply too large')
+      const unlimited = await startEndpoint(serverCtx, inbox)
+      const changing = path.join(dir, 'changing.bin')
+      await writeFile(changing, randomBytes(9 * 1024 * 1024))
+      unlimited.dropOnFragment(2)
+      const second = await uploadJob(clientCtx, unlimited.url('changing.bin'), changing)
+      const interrupted = await waitForJob(clientCtx, second.id, inState('TRANSIENT_ERROR', 'ERROR'))
+      assert.equal(interrupted.state, 'TRANSIENT_ERROR', 'the first fragment went through, the second was cut')
+      await unlimited.stop()
+      await writeFile(changing, randomBytes(9 * 1024 * 1024 + 1))
+      await resumeJob(clientCtx, second.id)
+      const changed = await waitForJob(clientCtx, second.id, inState('ERROR', 'TRANSFERRED'))
+      assert.equal(changed.error?.code, '0x8020001d')
+      assert.equal(changed.error?.context, 'LOCAL_FILE')
+    } finally {
+      await scheduler.close()
+      await endpoint.stop()
+    }
+  })
 })

@@ -128,7 +128,9 @@ export async function uploadFile(session: HttpSession, options: UploadOptions): 
         progress = {...progress, replyUrl}
       }
       await options.checkpoint(progress, acked)
-    } else if (response.status === 413 && fragment > SMALLEST_FRAGMENT) {
+    } else if (response.status === 413 && fragment > SMALLEST_FRAGMENT && parseHresultHeader(headerValue(response.headers, 'bits-error-code')) !== UploadHresult.BG_E_TOO_LARGE) {
+      // A fragment too big for the HTTP layer: shrink it. The upload itself being too large
+      // (BG_E_TOO_LARGE) is final and falls through to the error below.
       response.body.resume()
       fragment = Math.max(SMALLEST_FRAGMENT, Math.floor(fragment / 2))
     } else if (isSessionLost(response)) {
