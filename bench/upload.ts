@@ -1,7 +1,8 @@
 /**
  * Upload benchmark (run by `npm run bench` when present, or alone): a BENCH_UPLOAD_MIB file
  * (default 1024) uploaded to `bits serve --upload` with `bits transfer --upload`, against
- * `curl -T` to nginx with WebDAV PUT on the same machine. Prints wall times and the ratio.
+ * `curl -T` to nginx with WebDAV PUT on the same machine. Prints wall times and the ratio, then
+ * the peak memory of uploading a BENCH_SPARSE_GIB (default 4) GiB sparse file.
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, rm, writeFile, open} from 'node:fs/promises'
@@ -13,6 +14,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const work = path.join(root, 'bench', '.work', 'upload')
 const MIB = Number(process.env.BENCH_UPLOAD_MIB ?? 1024)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const SPARSE_GIB = Number(process.env.BENCH_SPARSE_GIB ?? 4)
 
 function wall(command: string[]): number {
   const started = process.hrtime.bigint()
@@ -55,6 +57,19 @@ try {
   }
   const line = `upload ${MIB} MiB: bits ${median(ours).toFixed(3)}s`
   console.log(nginx ? `${line} | curl -T to nginx WebDAV ${median(theirs).toFixed(3)}s | wall ratio ${(median(ours) / median(theirs)).toFixed(2)}x` : `${line} (install nginx for the comparison)`)
+  if (SPARSE_GIB > 0) {
+    // Memory stays flat whatever the size: a sparse file costs no disk to read, only to land.
+    const sparse = path.join(work, 'sparse.bin')
+    const sparseHandle = await open(sparse, 'w')
+    await sparseHandle.truncate(SPARSE_GIB * 1024 ** 3)
+    await sparseHandle.close()
+    await rm(path.join(work, 'client'), {recursive: true, force: true})
+    const result = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, path.join(root, 'bin', 'run.js'), 'transfer', '--upload', sparse, `http://127.0.0.1:${bitsPort}/uploads/sparse.bin`, '--state-dir', path.join(work, 'client')], {encoding: 'utf8', env: {...process.env, BITS_NO_DAEMON: '1'}})
+    const [seconds, rss] = result.stderr.trim().split('\n').at(-1)!.split(' ').map(Number)
+    console.log(`upload of a ${SPARSE_GIB} GiB sparse file: ${result.status === 0 ? 'ok' : `failed (${result.status})`} in ${seconds}s, peak RSS ${(rss! / 1024).toFixed(0)} MiB`)
+    await rm(sparse, {force: true})
+    await rm(path.join(work, 'inbox', 'sparse.bin'), {force: true})
+  }
 } finally {
   serve.kill('SIGINT')
   nginx?.kill('SIGQUIT')
