@@ -11,6 +11,7 @@ import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {bitsCapableListener} from '../../src/lib/upload/bits-method-adapter.js'
 import {UploadHandler} from '../../src/lib/upload/upload-server.js'
 import {setUploadUser, UploadUsers} from '../../src/lib/upload/upload-users.js'
+import {applyHostFallback} from '../../src/lib/upload/upload-client.js'
 import {FAST_ENGINE, inState, sha256, waitForJob} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
@@ -146,7 +147,11 @@ describe('BITS uploads: our client against our server', () => {
       const job = await uploadJob(clientCtx, endpoint.url('question.txt'), source, 'upload-reply')
       const done = await waitForJob(clientCtx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
       assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
-      assert.equal(await readFile(`${source}.reply`, 'utf8'), `reply to 1000 bytes from http://127.0.0.1:${endpoint.port}/uploads/question.txt`)
+      const expected = `reply to 1000 bytes from http://127.0.0.1:${endpoint.port}/uploads/question.txt`
+      assert.equal(await readFile(`${source}.reply`, 'utf8'), expected)
+      assert.equal(done.reply?.file, `${source}.reply`)
+      assert.equal(done.reply?.bytesTransferred, expected.length)
+      assert.match(done.reply?.url ?? '', /\/uploads\/\.replies\//)
     } finally {
       await scheduler.close()
       await endpoint.stop()
@@ -300,4 +305,11 @@ describe('BITS uploads: our client against our server', () => {
       await endpoint.stop()
     }
   })
+})
+
+test('applyHostFallback() - the farm host is dropped after its fallback timeout without progress, kept otherwise', () => {
+  const base = {sessionId: '{S}', hostId: 'node7', fileSize: 1, fileMtimeMs: 1, replyUrl: null, replyBytes: 0, hostIdFallbackMs: 110_000, lastAckAt: new Date(1_000_000).toISOString()}
+  assert.equal(applyHostFallback(base, 1_000_000 + 100_000).hostId, 'node7')
+  assert.equal(applyHostFallback(base, 1_000_000 + 120_000).hostId, null)
+  assert.equal(applyHostFallback({...base, hostIdFallbackMs: null}, 9e12).hostId, 'node7', 'no timeout: never fall back')
 })

@@ -73,7 +73,7 @@ export function renderJobInfo(job: JobView, tty: boolean, verbose = false): stri
       ['Dynamic content', job.dynamicContent ? 'yes' : 'no'],
       ['Parallel files', job.parallel],
     )
-    if (job.type === 'upload-reply') pairs.push(['Reply file', job.replyFileName ?? '(next to the upload)'])
+    if (job.reply) pairs.push(['Reply file', job.reply.file], ['Reply', job.reply.url ? `${formatBytes(job.reply.bytesTransferred)} from ${job.reply.url}` : 'not yet'])
   }
   const head = renderProperties(pairs, tty)
   if (!verbose || job.files.length === 0) return head

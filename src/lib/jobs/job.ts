@@ -130,6 +130,10 @@ export interface UploadProgress {
   sessionId: string | null
   /** The farm host the server asked for (BITS-Host-Id). */
   hostId: string | null
+  /** BITS-Host-Id-Fallback-Timeout in ms: without progress that long, go back to the origin host. */
+  hostIdFallbackMs?: number | null
+  /** When the server last acknowledged bytes (ISO-8601). */
+  lastAckAt?: string | null
   /** Size and modification time of the local file when the upload began (changes are fatal). */
   fileSize: number
   fileMtimeMs: number
@@ -266,6 +270,8 @@ export interface JobView {
   clientCert: string | null
   clientKey: string | null
   retryAt: string | null
+  /** Upload-reply jobs: where the reply goes and how much of it arrived. */
+  reply: {file: string; url: string | null; bytesTransferred: number} | null
 }
 
 /** Sum of file sizes, or null while any size is unknown (BG_SIZE_UNKNOWN). */
@@ -336,6 +342,14 @@ export function toJobView(job: JobRecord): JobView {
     clientCert: job.clientCert,
     clientKey: job.clientKey,
     retryAt: job.retryAt,
+    reply:
+      job.type === 'upload-reply' && job.files[0]
+        ? {
+            file: job.replyFileName ?? path.join(path.dirname(job.files[0].localPath), `${path.basename(job.files[0].localPath)}.reply`),
+            url: job.files[0].upload?.replyUrl ?? null,
+            bytesTransferred: job.files[0].upload?.replyBytes ?? 0,
+          }
+        : null,
   }
 }
 

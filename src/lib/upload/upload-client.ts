@@ -54,6 +54,15 @@ function localFileChanged(file: string): TransferError {
   })
 }
 
+/**
+ * Drops the farm host when it made no progress for its fallback timeout (BITS-Host-Id-Fallback-
+ * Timeout), so the next packets go to the origin host again; without a timeout the host stays.
+ */
+export function applyHostFallback(progress: UploadProgress, now: number): UploadProgress {
+  if (!progress.hostId || !progress.hostIdFallbackMs || !progress.lastAckAt) return progress
+  return now - Date.parse(progress.lastAckAt) > progress.hostIdFallbackMs ? {...progress, hostId: null, hostIdFallbackMs: null} : progress
+}
+
 /** The destination with the host the server farm asked for (BITS-Host-Id). */
 function targetUrl(url: string, progress: UploadProgress): string {
   if (!progress.hostId) return url
@@ -79,6 +88,7 @@ export async function uploadFile(session: HttpSession, options: UploadOptions): 
   if (!info?.isFile()) throw localFileChanged(localPath)
   let progress: UploadProgress = options.progress ?? {sessionId: null, hostId: null, fileSize: info.size, fileMtimeMs: info.mtimeMs, replyUrl: null, replyBytes: 0}
   if (progress.fileSize !== info.size || progress.fileMtimeMs !== info.mtimeMs) throw localFileChanged(localPath)
+  progress = applyHostFallback(progress, Date.now())
   const name = path.basename(localPath)
   let fragment = options.fragmentSize ?? FIRST_FRAGMENT
   let acked = 0
@@ -89,7 +99,15 @@ export async function uploadFile(session: HttpSession, options: UploadOptions): 
     response.body.resume()
     const id = headerValue(response.headers, 'bits-session-id')
     if (!id) throw new TransferError('UPLOAD_PROTOCOL', 'Upload server created a session without a BITS-Session-Id', {hresult: HRESULT.WINHTTP_INVALID_SERVER_RESPONSE, context: 'REMOTE_FILE', transient: true, fileIndex: 0})
-    progress = {...progress, sessionId: id, hostId: headerValue(response.headers, 'bits-host-id') ?? null, replyUrl: null}
+    const fallbackSeconds = Number(headerValue(response.headers, 'bits-host-id-fallback-timeout'))
+    progress = {
+      ...progress,
+      sessionId: id,
+      hostId: headerValue(response.headers, 'bits-host-id') ?? null,
+      hostIdFallbackMs: Number.isFinite(fallbackSeconds) && fallbackSeconds < 0xffffffff ? fallbackSeconds * 1000 : null,
+      lastAckAt: new Date().toISOString(),
+      replyUrl: null,
+    }
     acked = 0
     await options.checkpoint(progress, acked)
   }
@@ -127,6 +145,7 @@ export async function uploadFile(session: HttpSession, options: UploadOptions): 
         replyUrl = reply ? new URL(reply.replaceAll('\\', '/'), targetUrl(options.url, progress)).href : null
         progress = {...progress, replyUrl}
       }
+      progress = {...progress, lastAckAt: new Date().toISOString()}
       await options.checkpoint(progress, acked)
     } else if (response.status === 413 && fragment > SMALLEST_FRAGMENT && parseHresultHeader(headerValue(response.headers, 'bits-error-code')) !== UploadHresult.BG_E_TOO_LARGE) {
       // A fragment too big for the HTTP layer: shrink it. The upload itself being too large

@@ -1,6 +1,5 @@
 import {open, rename} from 'node:fs/promises'
-import path from 'node:path'
-import type {JobRecord, UploadProgress} from '../jobs/job.js'
+import {toJobView, type JobRecord, type UploadProgress} from '../jobs/job.js'
 import {HttpSession} from '../transfer/http-session.js'
 import type {JobRunner} from '../transfer/job-runner.js'
 import {httpStatusError} from '../transfer/transfer-error.js'
@@ -8,9 +7,8 @@ import {localFileError, toTransportError} from '../transfer/transport-errors.js'
 import {cancelSession, closeSession, uploadFile} from './upload-client.js'
 
 /** Where an upload-reply job's reply lands: the job's reply file, else beside the uploaded file. */
-export function replyPathOf(job: Pick<JobRecord, 'replyFileName' | 'files'>): string {
-  const file = job.files[0]!
-  return job.replyFileName ?? path.join(path.dirname(file.localPath), `${path.basename(file.localPath)}.reply`)
+export function replyPathOf(job: JobRecord): string {
+  return toJobView(job).reply!.file
 }
 
 /**
@@ -38,7 +36,8 @@ export const runUploadJob: JobRunner = async (job, hooks) => {
     progress = result.progress
     if (job.type === 'upload-reply') {
       if (!result.replyUrl) throw httpStatusError(500, file.remoteUrl, {transient: false, fileIndex: 0})
-      await downloadReply(session, result.replyUrl, replyPathOf(job), hooks.signal)
+      const replyBytes = await downloadReply(session, result.replyUrl, replyPathOf(job), hooks.signal)
+      progress = {...progress, replyBytes}
     }
     await closeSession(session, file.remoteUrl, progress, file.localPath, hooks.signal)
     await hooks.checkpointFile(0, {transferred: true, bytesTransferred: progress.fileSize, upload: {...progress, sessionId: null}})
@@ -50,17 +49,22 @@ export const runUploadJob: JobRunner = async (job, hooks) => {
   }
 }
 
-async function downloadReply(session: HttpSession, url: string, target: string, signal: AbortSignal): Promise<void> {
+/** Fetches the reply into `target` (through a temporary file); returns its size. */
+async function downloadReply(session: HttpSession, url: string, target: string, signal: AbortSignal): Promise<number> {
   const response = await session.request({url, signal})
   if (response.status !== 200) {
     response.body.resume()
     throw httpStatusError(response.status, url, {fileIndex: 0})
   }
   const temp = `${target}.${Date.now().toString(36)}.bitspart`
+  let size = 0
   try {
     const handle = await open(temp, 'w')
     try {
-      for await (const chunk of response.body) await handle.write(chunk as Buffer)
+      for await (const chunk of response.body) {
+        await handle.write(chunk as Buffer)
+        size += (chunk as Buffer).length
+      }
     } finally {
       await handle.close()
     }
@@ -68,6 +72,7 @@ async function downloadReply(session: HttpSession, url: string, target: string, 
   } catch (err) {
     throw localFileError(err, target)
   }
+  return size
 }
 
 /** `bits cancel` of an upload job: tells the server to drop the session (best effort, 5 s). */
