@@ -159,6 +159,36 @@ describe('BITS uploads: our client against our server', () => {
     }
   })
 
+  test('upload-reply by reference: the back-end reads the upload and writes the reply at the names it is given', async () => {
+    const seen: Record<string, string | undefined> = {}
+    const backend = createServer(async (req, res) => {
+      seen.request = req.headers['bits-request-datafile-name'] as string
+      seen.response = req.headers['bits-response-datafile-name'] as string
+      const upload = await readFile(seen.request)
+      await writeFile(seen.response, `got ${upload.length} bytes by reference`)
+      res.writeHead(200, {'content-length': '0'}).end()
+    })
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+    const endpoint = await startEndpoint(serverCtx, inbox, {notification: {url: `http://127.0.0.1:${(backend.address() as AddressInfo).port}/app`, type: 'reference'}})
+    const clientCtx = createContext(path.join(dir, 'client6'))
+    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
+    await scheduler.start()
+    try {
+      const source = path.join(dir, 'by-reference.txt')
+      await writeFile(source, 'y'.repeat(777))
+      const job = await uploadJob(clientCtx, endpoint.url('by-reference.txt'), source, 'upload-reply')
+      const done = await waitForJob(clientCtx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'))
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      assert.equal(await readFile(`${source}.reply`, 'utf8'), 'got 777 bytes by reference')
+      assert.ok(seen.request?.startsWith(inbox) && seen.response?.startsWith(inbox), 'the back-end got paths inside the upload directory')
+      await assert.rejects(stat(seen.response!), 'the reply file is removed when the session closes')
+    } finally {
+      await scheduler.close()
+      await endpoint.stop()
+      await new Promise<void>((resolve) => backend.close(() => resolve()))
+    }
+  })
+
   test('the server follows the Windows trace: mixed-case packets, Acks by offset, 416 for a gap, re-sent bytes not rewritten', async () => {
     const endpoint = await startEndpoint(serverCtx, inbox)
     try {
