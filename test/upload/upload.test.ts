@@ -7,12 +7,11 @@ import {connect, type AddressInfo} from 'node:net'
 import path from 'node:path'
 import {createContext, type LibContext} from '../../src/lib/context.js'
 import {addFiles, cancelJob, completeJob, createJob, resumeJob, setJobProperties} from '../../src/lib/jobs/job-service.js'
-import {Scheduler} from '../../src/lib/scheduler/scheduler.js'
 import {bitsCapableListener} from '../../src/lib/upload/bits-method-adapter.js'
 import {UploadHandler} from '../../src/lib/upload/upload-server.js'
 import {setUploadUser, UploadUsers} from '../../src/lib/upload/upload-users.js'
 import {applyHostFallback} from '../../src/lib/upload/upload-client.js'
-import {FAST_ENGINE, inState, sha256, waitForJob} from '../helpers/engine.js'
+import {inState, sha256, startEngine, waitForJob} from '../helpers/engine.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 interface FragmentLog {
@@ -102,9 +101,7 @@ describe('BITS uploads: our client against our server', () => {
 
   test('an upload job delivers an identical file; an interruption resumes without resending acknowledged bytes', async () => {
     const endpoint = await startEndpoint(serverCtx, inbox)
-    const clientCtx = createContext(path.join(dir, 'client1'))
-    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
-    await scheduler.start()
+    const {ctx: clientCtx, stop: stopEngine} = await startEngine(path.join(dir, 'client1'))
     try {
       const data = randomBytes(20 * 1024 * 1024 + 123)
       const source = path.join(dir, 'big.bin')
@@ -125,7 +122,7 @@ describe('BITS uploads: our client against our server', () => {
       assert.deepEqual((await readdir(inbox)).filter((name) => name.endsWith('.bitsupload')), [], 'no temporary data left')
       await completeJob(clientCtx, job.id)
     } finally {
-      await scheduler.close()
+      await stopEngine()
       await endpoint.stop()
     }
   })
@@ -138,9 +135,7 @@ describe('BITS uploads: our client against our server', () => {
     })
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
     const endpoint = await startEndpoint(serverCtx, inbox, {notification: {url: `http://127.0.0.1:${(backend.address() as AddressInfo).port}/app`, type: 'value'}})
-    const clientCtx = createContext(path.join(dir, 'client2'))
-    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
-    await scheduler.start()
+    const {ctx: clientCtx, stop: stopEngine} = await startEngine(path.join(dir, 'client2'))
     try {
       const source = path.join(dir, 'question.txt')
       await writeFile(source, 'x'.repeat(1000))
@@ -153,7 +148,7 @@ describe('BITS uploads: our client against our server', () => {
       assert.equal(done.reply?.bytesTransferred, expected.length)
       assert.match(done.reply?.url ?? '', /\/uploads\/\.replies\//)
     } finally {
-      await scheduler.close()
+      await stopEngine()
       await endpoint.stop()
       await new Promise<void>((resolve) => backend.close(() => resolve()))
     }
@@ -170,9 +165,7 @@ describe('BITS uploads: our client against our server', () => {
     })
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
     const endpoint = await startEndpoint(serverCtx, inbox, {notification: {url: `http://127.0.0.1:${(backend.address() as AddressInfo).port}/app`, type: 'reference'}})
-    const clientCtx = createContext(path.join(dir, 'client6'))
-    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
-    await scheduler.start()
+    const {ctx: clientCtx, stop: stopEngine} = await startEngine(path.join(dir, 'client6'))
     try {
       const source = path.join(dir, 'by-reference.txt')
       await writeFile(source, 'y'.repeat(777))
@@ -183,7 +176,7 @@ describe('BITS uploads: our client against our server', () => {
       assert.ok(seen.request?.startsWith(inbox) && seen.response?.startsWith(inbox), 'the back-end got paths inside the upload directory')
       await assert.rejects(stat(seen.response!), 'the reply file is removed when the session closes')
     } finally {
-      await scheduler.close()
+      await stopEngine()
       await endpoint.stop()
       await new Promise<void>((resolve) => backend.close(() => resolve()))
     }
@@ -256,9 +249,7 @@ describe('BITS uploads: our client against our server', () => {
 
   test('cancel of an upload job sends Cancel-Session; the server drops the partial data', async () => {
     const endpoint = await startEndpoint(serverCtx, inbox)
-    const clientCtx = createContext(path.join(dir, 'client3'))
-    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
-    await scheduler.start()
+    const {ctx: clientCtx, stop: stopEngine} = await startEngine(path.join(dir, 'client3'))
     try {
       const source = path.join(dir, 'cancel.bin')
       await writeFile(source, randomBytes(9 * 1024 * 1024))
@@ -270,7 +261,7 @@ describe('BITS uploads: our client against our server', () => {
       assert.deepEqual((await readdir(inbox)).filter((name) => name.startsWith('.cancel.bin')), [])
       await stat(source)
     } finally {
-      await scheduler.close()
+      await stopEngine()
       await endpoint.stop()
     }
   })
@@ -281,9 +272,7 @@ describe('BITS uploads: our client against our server', () => {
     assert.equal((await stat(usersFile)).mode & 0o777, 0o600)
     assert.doesNotMatch(await readFile(usersFile, 'utf8'), /pa55/)
     const endpoint = await startEndpoint(serverCtx, inbox, {users: await UploadUsers.load(usersFile)})
-    const clientCtx = createContext(path.join(dir, 'client4'))
-    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
-    await scheduler.start()
+    const {ctx: clientCtx, stop: stopEngine} = await startEngine(path.join(dir, 'client4'))
     try {
       const source = path.join(dir, 'auth.bin')
       await writeFile(source, randomBytes(10_000))
@@ -299,16 +288,14 @@ describe('BITS uploads: our client against our server', () => {
       assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
       assert.equal(sha256(await readFile(path.join(inbox, 'auth.bin'))), sha256(await readFile(source)))
     } finally {
-      await scheduler.close()
+      await stopEngine()
       await endpoint.stop()
     }
   })
 
   test('an upload over the server limit fails at once with 0x80200020; a local file that changed is fatal 0x8020001D', async () => {
     const endpoint = await startEndpoint(serverCtx, inbox, {maxUploadSize: 1000})
-    const clientCtx = createContext(path.join(dir, 'client5'))
-    const scheduler = new Scheduler(clientCtx, FAST_ENGINE)
-    await scheduler.start()
+    const {ctx: clientCtx, stop: stopEngine} = await startEngine(path.join(dir, 'client5'))
     try {
       const source = path.join(dir, 'too-big.bin')
       await writeFile(source, randomBytes(50_000))
@@ -331,7 +318,7 @@ describe('BITS uploads: our client against our server', () => {
       assert.equal(changed.error?.code, '0x8020001d')
       assert.equal(changed.error?.context, 'LOCAL_FILE')
     } finally {
-      await scheduler.close()
+      await stopEngine()
       await endpoint.stop()
     }
   })
