@@ -1,0 +1,177 @@
+import {createHash, webcrypto, X509Certificate} from 'node:crypto'
+import {mkdir, readFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import path from 'node:path'
+import type {LibContext} from '../context.js'
+import {BitsError, errnoCode} from '../errors.js'
+import {writeFileAtomic} from '../state/atomic-write.js'
+import {withLock} from '../state/lock.js'
+import {StateLayout} from '../state/state-dir.js'
+
+/**
+ * A peer's identity: a key pair and a self-signed certificate usable for both TLS server and
+ * client authentication, since peers authenticate each other in both directions (the portable
+ * stand-in for [MS-BPAU]).
+ */
+export interface PeerIdentity {
+  certPem: string
+  keyPem: string
+  /** SHA-256 of the certificate's DER, as `AA:BB:…`, the form `peers trust add` accepts. */
+  fingerprint: string
+  subject: string
+  validTo: string
+}
+
+/** A certificate this peer trusts, as stored in `peers/trusted.json`. */
+export interface TrustedPeer {
+  fingerprint: string
+  subject: string | null
+  addedAt: string
+  source: 'added' | 'paired'
+  /** The certificate itself when it was given (a fingerprint alone trusts without it). */
+  certPem: string | null
+}
+
+/** The trust table holds at most this many entries; the oldest go first ([MS-BPAU] does the same). */
+export const MAX_TRUSTED = 100
+
+const ALGORITHM = {name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256'} as const
+
+function peersDir(ctx: LibContext): string {
+  return path.join(ctx.stateDir, StateLayout.peers)
+}
+
+/** `AA:BB:…` upper case, from a certificate or from what the user typed. */
+export function normalizeFingerprint(text: string): string | undefined {
+  const hex = text.replace(/^sha256[:/=]/i, '').replace(/[:\s]/g, '').toUpperCase()
+  return /^[0-9A-F]{64}$/.test(hex) ? hex.match(/.{2}/g)!.join(':') : undefined
+}
+
+export function fingerprintOf(certPem: string): string {
+  return new X509Certificate(certPem).fingerprint256
+}
+
+async function x509() {
+  await import('reflect-metadata')
+  const lib = await import('@peculiar/x509')
+  lib.cryptoProvider.set(webcrypto as unknown as Parameters<typeof lib.cryptoProvider.set>[0])
+  return lib
+}
+
+function pem(label: string, der: ArrayBuffer): string {
+  return `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`
+}
+
+async function readIdentity(ctx: LibContext): Promise<PeerIdentity | undefined> {
+  try {
+    const certPem = await readFile(path.join(peersDir(ctx), 'identity.crt'), 'utf8')
+    const keyPem = await readFile(path.join(peersDir(ctx), 'identity.key'), 'utf8')
+    const cert = new X509Certificate(certPem)
+    return {certPem, keyPem, fingerprint: cert.fingerprint256, subject: cert.subject, validTo: new Date(cert.validTo).toISOString()}
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined
+    throw new BitsError('STATE_CORRUPT', `The peer identity in ${peersDir(ctx)} is unreadable: ${(err as Error).message}`, {hint: 'Move identity.crt and identity.key aside; bits peers identity makes a new one'})
+  }
+}
+
+/**
+ * The peer identity of this state directory, created once: an ECDSA P-256 key (0600) and a
+ * self-signed certificate for ten years with the serverAuth and clientAuth extended key usages.
+ */
+export async function ensureIdentity(ctx: LibContext, options: {name?: string} = {}): Promise<PeerIdentity & {created: boolean}> {
+  await mkdir(peersDir(ctx), {recursive: true, mode: 0o700})
+  return withLock(path.join(peersDir(ctx), 'identity.lock'), async () => {
+    const existing = await readIdentity(ctx)
+    if (existing) return {...existing, created: false}
+    const lib = await x509()
+    const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
+    const now = ctx.now()
+    const name = options.name ?? hostname()
+    const cert = await lib.X509CertificateGenerator.createSelfSigned({
+      serialNumber: createHash('sha256').update(`${name}${now.toISOString()}${Math.random()}`).digest('hex').slice(0, 16),
+      name: `CN=${name.replace(/[,=+<>#;\\"]/g, '_')}, O=openbits peer`,
+      notBefore: new Date(now.getTime() - 3_600_000),
+      notAfter: new Date(now.getTime() + 10 * 365 * 86_400_000),
+      keys,
+      signingAlgorithm: ALGORITHM,
+      extensions: [
+        new lib.BasicConstraintsExtension(false, undefined, true),
+        new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature | lib.KeyUsageFlags.keyAgreement, true),
+        new lib.ExtendedKeyUsageExtension([lib.ExtendedKeyUsage.serverAuth, lib.ExtendedKeyUsage.clientAuth]),
+        new lib.SubjectAlternativeNameExtension([{type: 'dns', value: name}]),
+      ],
+    })
+    const certPem = cert.toString('pem') + '\n'
+    const keyPem = pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))
+    await writeFileAtomic(path.join(peersDir(ctx), 'identity.key'), keyPem, {mode: 0o600})
+    await writeFileAtomic(path.join(peersDir(ctx), 'identity.crt'), certPem, {mode: 0o644})
+    const created = (await readIdentity(ctx))!
+    return {...created, created: true}
+  })
+}
+
+function trustFile(ctx: LibContext): string {
+  return path.join(peersDir(ctx), 'trusted.json')
+}
+
+export async function listTrusted(ctx: LibContext): Promise<TrustedPeer[]> {
+  try {
+    return JSON.parse(await readFile(trustFile(ctx), 'utf8')) as TrustedPeer[]
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return []
+    throw new BitsError('STATE_CORRUPT', `Trust table ${trustFile(ctx)} is unreadable: ${(err as Error).message}`, {hint: 'Fix or delete the file, then add the trusted peers again'})
+  }
+}
+
+async function updateTrusted<T>(ctx: LibContext, change: (entries: TrustedPeer[]) => T): Promise<T> {
+  await mkdir(peersDir(ctx), {recursive: true, mode: 0o700})
+  return withLock(`${trustFile(ctx)}.lock`, async () => {
+    const entries = await listTrusted(ctx)
+    const result = change(entries)
+    await writeFileAtomic(trustFile(ctx), JSON.stringify(entries, null, 2))
+    return result
+  })
+}
+
+/**
+ * Trusts a peer by its certificate file or its SHA-256 fingerprint. The table keeps at most
+ * MAX_TRUSTED entries; adding one more drops the oldest.
+ */
+export async function addTrusted(ctx: LibContext, certOrFingerprint: string, source: TrustedPeer['source'] = 'added'): Promise<{added: TrustedPeer; evicted: TrustedPeer[]}> {
+  let entry: TrustedPeer
+  const fingerprint = normalizeFingerprint(certOrFingerprint)
+  if (fingerprint) {
+    entry = {fingerprint, subject: null, addedAt: ctx.now().toISOString(), source, certPem: null}
+  } else {
+    let certPem: string
+    try {
+      certPem = certOrFingerprint.includes('-----BEGIN CERTIFICATE-----') ? certOrFingerprint : await readFile(path.resolve(ctx.cwd, certOrFingerprint), 'utf8')
+      const cert = new X509Certificate(certPem)
+      entry = {fingerprint: cert.fingerprint256, subject: cert.subject, addedAt: ctx.now().toISOString(), source, certPem}
+    } catch (err) {
+      throw new BitsError('USAGE_INVALID_ARG', `"${certOrFingerprint}" is neither a readable PEM certificate nor a SHA-256 fingerprint`, {cause: err, hint: 'Give the peer certificate file (bits peers identity on that machine shows it) or its fingerprint AA:BB:…'})
+    }
+  }
+  return updateTrusted(ctx, (entries) => {
+    const index = entries.findIndex((existing) => existing.fingerprint === entry.fingerprint)
+    if (index >= 0) entries.splice(index, 1)
+    entries.push(entry)
+    const evicted = entries.length > MAX_TRUSTED ? entries.splice(0, entries.length - MAX_TRUSTED) : []
+    return {added: entry, evicted}
+  })
+}
+
+export async function removeTrusted(ctx: LibContext, fingerprintText: string): Promise<TrustedPeer> {
+  const fingerprint = normalizeFingerprint(fingerprintText)
+  if (!fingerprint) throw new BitsError('USAGE_INVALID_ARG', `"${fingerprintText}" is not a SHA-256 fingerprint`, {hint: 'Copy it from bits peers trust list'})
+  return updateTrusted(ctx, (entries) => {
+    const index = entries.findIndex((entry) => entry.fingerprint === fingerprint)
+    if (index < 0) throw new BitsError('PEER_UNTRUSTED', `No trusted peer has the fingerprint ${fingerprint}`, {hint: 'List them with bits peers trust list'})
+    return entries.splice(index, 1)[0]!
+  })
+}
+
+/** True when a presented certificate is trusted (its fingerprint is in the table). */
+export async function isTrusted(ctx: LibContext, cert: X509Certificate): Promise<boolean> {
+  return (await listTrusted(ctx)).some((entry) => entry.fingerprint === cert.fingerprint256)
+}
