@@ -3,7 +3,6 @@ import {BaseCommand} from '../cli/base-command.js'
 import {runUntilSignalled} from '../cli/signals.js'
 import {LOG_LEVELS, type LogLevel} from '../lib/log.js'
 import {serveStateDir, type ServeResult} from '../lib/server/serve.js'
-import {startUploadService} from '../lib/upload/upload-service.js'
 
 export default class Serve extends BaseCommand {
   static override summary = 'Run the BITS service for a state directory in the foreground'
@@ -27,6 +26,9 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
     'time-slice': Flags.integer({summary: 'Seconds a background job transfers before yielding to another of its priority (default: setting, 30).', min: 1}),
     'exit-when-idle': Flags.integer({summary: 'Exit after the queue has been idle this many seconds (used by the background start).', min: 1}),
     'quiet-if-running': Flags.boolean({summary: 'Exit 0 without a message when another instance already serves the directory.', hidden: true}),
+    peers: Flags.boolean({summary: 'Also serve the peer cache to trusted peers ([MS-BPCR] over HTTPS).', helpGroup: 'PEERS'}),
+    'peers-port': Flags.integer({summary: 'Port of the peer server.', default: 2178, min: 0, max: 65_535, helpGroup: 'PEERS'}),
+    'peers-host': Flags.string({summary: 'Address of the peer server.', default: '127.0.0.1', helpGroup: 'PEERS'}),
     upload: Flags.string({summary: 'Accept BITS uploads into DIR at URLPATH (default /DIRNAME): DIR[=URLPATH]. Repeatable.', multiple: true, helpGroup: 'UPLOADS'}),
     listen: Flags.string({summary: 'Address of the HTTP endpoint for uploads.', default: '127.0.0.1:8080', helpGroup: 'UPLOADS'}),
     'tls-cert': Flags.string({summary: 'Serve HTTPS with this certificate (PEM).', helpGroup: 'UPLOADS', dependsOn: ['tls-key']}),
@@ -50,22 +52,20 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
         timeSliceSeconds: flags['time-slice'],
         idleExitSeconds: flags['exit-when-idle'],
         onEvent: flags.jsonl ? (event) => process.stdout.write(JSON.stringify(event) + '\n') : undefined,
-        services: flags.upload
-          ? [
-              (serviceCtx) =>
-                startUploadService(serviceCtx, {
-                  uploads: flags.upload!,
-                  listen: flags.listen,
-                  tlsCert: flags['tls-cert'],
-                  tlsKey: flags['tls-key'],
-                  maxUploadSize: flags['upload-max-size'],
-                  allowOverwrite: flags['upload-overwrite'],
-                  notifyUrl: flags['upload-notify'],
-                  notifyType: flags['upload-notify-type'],
-                  usersFile: flags['upload-users'],
-                }),
-            ]
-          : [],
+        peers: flags.peers ? {host: flags['peers-host'], port: flags['peers-port']} : undefined,
+        upload: flags.upload
+          ? {
+              uploads: flags.upload,
+              listen: flags.listen,
+              tlsCert: flags['tls-cert'],
+              tlsKey: flags['tls-key'],
+              maxUploadSize: flags['upload-max-size'],
+              allowOverwrite: flags['upload-overwrite'],
+              notifyUrl: flags['upload-notify'],
+              notifyType: flags['upload-notify-type'],
+              usersFile: flags['upload-users'],
+            }
+          : undefined,
       }),
     )
     return result

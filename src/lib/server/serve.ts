@@ -2,7 +2,10 @@ import type {LibContext} from '../context.js'
 import {BitsError} from '../errors.js'
 import type {JobView} from '../jobs/job.js'
 import {proxyEnvironment, readSettings} from '../settings.js'
-import {Daemon, type DaemonService, type DaemonStopReason} from './daemon.js'
+import {startPeerService} from '../peers/peer-service.js'
+import type {PeerServerOptions} from '../peers/peer-server.js'
+import {startUploadService, type UploadServiceOptions} from '../upload/upload-service.js'
+import {Daemon, type DaemonStopReason} from './daemon.js'
 
 /** A line of `serve --jsonl`. */
 export type ServeEvent =
@@ -17,8 +20,10 @@ export interface ServeOptions {
   timeSliceSeconds?: number
   idleExitSeconds?: number
   onEvent?(event: ServeEvent): void
-  /** Network services to run beside the scheduler, started once the daemon holds its lock. */
-  services?: ((ctx: LibContext) => Promise<DaemonService>)[]
+  /** Serve the peer cache too ([MS-BPCR]). */
+  peers?: PeerServerOptions
+  /** Accept BITS uploads too. */
+  upload?: UploadServiceOptions
 }
 
 export interface ServeResult {
@@ -49,7 +54,8 @@ export async function serveStateDir(ctx: LibContext, options: ServeOptions): Pro
     options.onEvent?.({type: 'state', time: time(), previous, job: {id: job.id, displayName: job.displayName, state: job.state, bytesTransferred: job.bytesTransferred, bytesTotal: job.bytesTotal, error: job.error}})
   })
   try {
-    for (const start of options.services ?? []) daemon.addService(await start(ctx))
+    if (options.peers) daemon.addService(await startPeerService(ctx, options.peers))
+    if (options.upload) daemon.addService(await startUploadService(ctx, options.upload))
   } catch (err) {
     await daemon.close()
     throw err

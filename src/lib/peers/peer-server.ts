@@ -1,0 +1,238 @@
+import {randomBytes, X509Certificate} from 'node:crypto'
+import {createServer, type Server} from 'node:https'
+import type {IncomingMessage, ServerResponse} from 'node:http'
+import type {AddressInfo, Socket} from 'node:net'
+import type {TLSSocket} from 'node:tls'
+import {CacheStore, dataLength, type CacheRecord} from '../cache/cache-store.js'
+import type {LibContext} from '../context.js'
+import {BitsError} from '../errors.js'
+import {formatJobId, parseGuid} from '../jobs/job-ref.js'
+import {buildSearchResponse, MalformedMessage, parseSearchRequest, type SearchStatus, type WireRecord} from './bpcr-messages.js'
+import {ensureIdentity, isTrusted} from './peer-identity.js'
+import {PEER_PORT} from './peer-table.js'
+
+export interface PeerServerOptions {
+  host?: string
+  /** @default 2178 */
+  port?: number
+  /** Searches handled at once; more get 503. @default 16 */
+  maxConcurrentSearches?: number
+  maxConnections?: number
+}
+
+/** Largest DISCOVERY-REQUEST body accepted (the spec asks for at least 16 KB). */
+const MAX_SEARCH_BODY = 1024 * 1024
+const PATH = '/BITS-peer-caching'
+
+/** Windows FILETIME (100 ns since 1601) in hex, for BITS_BASIC_INFO. */
+function fileTime(iso: string | null): string {
+  const ms = iso ? Date.parse(iso) : 0
+  return '0x' + ((BigInt(Math.max(0, ms)) + 11_644_473_600_000n) * 10_000n).toString(16).toUpperCase()
+}
+
+function toWireRecord(record: CacheRecord): WireRecord {
+  const id = formatJobId(record.id)
+  return {
+    id,
+    creationTime: record.createdAt,
+    modificationTime: record.modifiedAt,
+    lastAccessTime: record.lastAccessAt,
+    originUrl: record.url,
+    localUrl: `BITS-peer-caching/${id}`,
+    fileModificationTime: record.fileModifiedAt ?? new Date(0).toISOString(),
+    fileSize: record.size,
+    ...(record.etag ? {fileEtag: record.etag} : {}),
+    ranges: record.ranges.map((range) => ({offset: range.start, length: range.length})),
+  }
+}
+
+/** Byte ranges of a DOWNLOAD-REQUEST: `Range: bytes=a-b,c-` or the `Content-Range` form the spec mentions. */
+export function parseRecordRanges(header: string | undefined, size: number): {start: number; end: number}[] | 'invalid' | undefined {
+  if (!header) return undefined
+  const spec = header.trim().replace(/^bytes[=\s]\s*/i, '')
+  const ranges: {start: number; end: number}[] = []
+  for (const part of spec.split(',')) {
+    const match = /^\s*(\d*)\s*-\s*(\d*)\s*(?:\/\s*(?:\d+|\*))?\s*$/.exec(part)
+    if (!match || (match[1] === '' && match[2] === '')) return 'invalid'
+    let start: number
+    let end: number
+    if (match[1] === '') {
+      start = Math.max(0, size - Number(match[2]))
+      end = size - 1
+    } else {
+      start = Number(match[1])
+      end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1)
+    }
+    if (start > end || start >= size) return 'invalid'
+    ranges.push({start, end})
+  }
+  return ranges
+}
+
+/**
+ * The [MS-BPCR] server: HTTPS with a client certificate required, DISCOVERY-REQUEST answered from
+ * the cache, DOWNLOAD- and HEAD-REQUESTs for record data with single and multiple ranges. Record
+ * ids reach files only through the cache index. A client whose certificate is valid but not
+ * trusted gets CertificateNotFound to a search and 400 to a download (§3.2.5), not a reset.
+ */
+export class PeerServer {
+  readonly #ctx: LibContext
+  readonly #cache: CacheStore
+  readonly #options: PeerServerOptions
+  readonly #sockets = new Set<Socket>()
+  #server: Server | undefined
+  #searches = 0
+
+  constructor(ctx: LibContext, options: PeerServerOptions = {}) {
+    this.#ctx = ctx
+    this.#cache = new CacheStore(ctx)
+    this.#options = options
+  }
+
+  async listen(): Promise<{host: string; port: number}> {
+    const identity = await ensureIdentity(this.#ctx)
+    const server = createServer({cert: identity.certPem, key: identity.keyPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2'}, (req, res) => void this.#handle(req, res))
+    server.maxConnections = this.#options.maxConnections ?? 256
+    server.on('secureConnection', (socket: Socket) => {
+      this.#sockets.add(socket)
+      socket.on('close', () => this.#sockets.delete(socket))
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new BitsError('SERVER_LISTEN', `Cannot listen on ${this.#options.host ?? '127.0.0.1'}:${this.#options.port ?? PEER_PORT}: ${err.message}`, {cause: err, hint: 'Choose another --port or --host'})))
+      server.listen(this.#options.port ?? PEER_PORT, this.#options.host ?? '127.0.0.1', () => resolve())
+    })
+    this.#server = server
+    const address = server.address() as AddressInfo
+    this.#ctx.logger.info('peers', `serving the peer cache on https://${address.address}:${address.port}${PATH}`)
+    return {host: address.address, port: address.port}
+  }
+
+  /** Graceful stop: no new connections; open ones finish (ended after 10 s). */
+  async close(): Promise<void> {
+    const server = this.#server
+    if (!server) return
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      for (const socket of this.#sockets) socket.end()
+      setTimeout(() => this.destroy(), 10_000).unref()
+    })
+  }
+
+  destroy(): void {
+    for (const socket of this.#sockets) socket.destroy()
+    this.#server?.close()
+  }
+
+  async #trusted(req: IncomingMessage): Promise<boolean> {
+    const raw = (req.socket as TLSSocket).getPeerCertificate?.()?.raw
+    if (!raw) return false
+    const cert = new X509Certificate(raw)
+    const now = this.#ctx.now()
+    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return false
+    return isTrusted(this.#ctx, cert)
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (req.httpVersion !== '1.1') return this.#status(req, res, 505)
+      const url = (req.url ?? '/').split('?')[0]!
+      if (url === PATH && req.method === 'POST') return await this.#search(req, res)
+      const match = /^\/BITS-peer-caching\/(?:%7B|\{)?([0-9a-f-]{36})(?:%7D|\})?$/i.exec(url)
+      if (match && (req.method === 'GET' || req.method === 'HEAD')) return await this.#download(req, res, match[1]!)
+      return this.#status(req, res, 404)
+    } catch (err) {
+      this.#ctx.logger.error('peers', `request failed: ${String(err)}`)
+      if (!res.headersSent) this.#status(req, res, 500)
+      else res.destroy()
+    }
+  }
+
+  #status(req: IncomingMessage, res: ServerResponse, status: number): void {
+    req.resume()
+    res.writeHead(status, {'Content-Length': '0'}).end()
+  }
+
+  #reply(res: ServerResponse, status: SearchStatus, records: CacheRecord[] = []): void {
+    const body = buildSearchResponse({status, records: records.map(toWireRecord)})
+    res.writeHead(200, {'Content-Length': String(body.length), 'Content-Type': 'application/octet-stream'}).end(body)
+  }
+
+  async #search(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const lengthHeader = req.headers['content-length']
+    if (lengthHeader === undefined) return this.#status(req, res, 411)
+    const length = Number(lengthHeader)
+    if (!Number.isInteger(length) || length === 0 || length % 2 === 1 || length > MAX_SEARCH_BODY) return this.#status(req, res, 400)
+    const maxSearches = this.#options.maxConcurrentSearches ?? 16
+    if (this.#searches >= maxSearches) return this.#status(req, res, 503)
+    this.#searches++
+    try {
+      const chunks: Buffer[] = []
+      let received = 0
+      for await (const chunk of req) {
+        received += (chunk as Buffer).length
+        if (received > length) return this.#status(req, res, 400)
+        chunks.push(chunk as Buffer)
+      }
+      if (!(await this.#trusted(req))) return this.#reply(res, 'CertificateNotFound')
+      let request
+      try {
+        request = parseSearchRequest(Buffer.concat(chunks))
+      } catch (err) {
+        if (err instanceof MalformedMessage) return this.#reply(res, 'InvalidSearch')
+        throw err
+      }
+      const found = await this.#cache.find({url: request.originUrl, size: request.fileSize, etag: request.fileEtag, fileModifiedAt: request.fileModificationTime})
+      const records = found.slice(0, request.maxRecords ?? found.length)
+      this.#reply(res, records.length > 0 ? 'Success' : 'ContentNotFound', records)
+    } finally {
+      this.#searches--
+    }
+  }
+
+  async #download(req: IncomingMessage, res: ServerResponse, rawId: string): Promise<void> {
+    if (req.headers['content-length'] && req.headers['content-length'] !== '0') return this.#status(req, res, 400)
+    if (req.headers['transfer-encoding']) return this.#status(req, res, 400)
+    if (!(await this.#trusted(req))) return this.#status(req, res, 400)
+    const id = parseGuid(rawId)
+    const record = id ? await this.#cache.get(id).catch(() => undefined) : undefined
+    if (!record) return this.#status(req, res, 404)
+    const size = dataLength(record)
+    const ranges = parseRecordRanges((req.headers.range ?? req.headers['content-range']) as string | undefined, size)
+    if (ranges === 'invalid') {
+      req.resume()
+      res.writeHead(416, {'Content-Range': `bytes */${size}`, 'Content-Length': '0'}).end()
+      return
+    }
+    const headers: Record<string, string> = {
+      'Last-Modified': new Date(record.fileModifiedAt ?? record.createdAt).toUTCString(),
+      'Accept-Ranges': 'bytes',
+      BITS_BASIC_INFO: `${fileTime(record.createdAt)},${fileTime(record.lastAccessAt)},${fileTime(record.fileModifiedAt)},${fileTime(record.modifiedAt)},0x${record.attributes.toString(16).toUpperCase()}`,
+    }
+    const head = req.method === 'HEAD'
+    if (!ranges) {
+      res.writeHead(200, {...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(size)})
+      if (head || size === 0) return void res.end()
+      return void (await this.#cache.open(record.id, 0, size - 1)).pipe(res)
+    }
+    if (ranges.length === 1) {
+      const [{start, end}] = ranges as [{start: number; end: number}]
+      res.writeHead(206, {...headers, 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': String(end - start + 1)})
+      if (head) return void res.end()
+      return void (await this.#cache.open(record.id, start, end)).pipe(res)
+    }
+    // Several ranges: one multipart/byteranges body, parts in the order asked, never merged.
+    const boundary = randomBytes(12).toString('hex')
+    const parts = ranges.map(({start, end}) => ({start, end, head: Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${start}-${end}/${size}\r\n\r\n`)}))
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+    const total = parts.reduce((sum, part) => sum + part.head.length + part.end - part.start + 1, tail.length)
+    res.writeHead(206, {...headers, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': String(total)})
+    if (head) return void res.end()
+    for (const part of parts) {
+      res.write(part.head)
+      for await (const chunk of await this.#cache.open(record.id, part.start, part.end)) {
+        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve))
+      }
+    }
+    res.end(tail)
+  }
+}
