@@ -1,0 +1,113 @@
+import {X509Certificate} from 'node:crypto'
+import {TLSSocket} from 'node:tls'
+import {Agent, buildConnector, request} from 'undici'
+import type {LibContext} from '../context.js'
+import {buildSearchRequest, MalformedMessage, parseSearchResponse, type SearchRequest, type WireRecord} from './bpcr-messages.js'
+import {ensureIdentity, listTrusted} from './peer-identity.js'
+import {listPeers, removePeer, type PeerEntry} from './peer-table.js'
+
+/** How one peer answered a search (the FileDiscoveryAttempt results of [MS-BPCR] §3.1.7.3). */
+export interface PeerAnswer {
+  peer: string
+  result: 'FOUND' | 'NOT_FOUND' | 'CLIENT_CERT_UNKNOWN' | 'SERVER_CERT_UNKNOWN' | 'ACCESS_DENIED' | 'INVALID_SEARCH' | 'UNKNOWN' | 'OUT_OF_RESOURCES' | 'TRANSPORT_ERROR'
+  records: WireRecord[]
+  detail?: string
+}
+
+export interface SearchOptions {
+  /** Peers asked at most (the spec's ideal server count). @default 10 */
+  idealServers?: number
+  /** One FileDiscoveryAttempt. @default 15000 */
+  attemptTimeoutMs?: number
+  /** The whole FileSearchRequest. @default 60000 */
+  searchTimeoutMs?: number
+}
+
+const RESULT_OF_STATUS: Record<string, PeerAnswer['result']> = {
+  Success: 'FOUND',
+  ContentNotFound: 'NOT_FOUND',
+  CertificateNotFound: 'CLIENT_CERT_UNKNOWN',
+  AccessDenied: 'ACCESS_DENIED',
+  InvalidSearch: 'INVALID_SEARCH',
+  OutOfResources: 'OUT_OF_RESOURCES',
+}
+
+class UntrustedServer extends Error {}
+
+/**
+ * An HTTPS agent for peers: presents this machine's identity and accepts a server only when its
+ * certificate's fingerprint is in the trust table (peers use self-signed certificates, so the
+ * trust table replaces the CA check).
+ */
+export async function createPeerAgent(ctx: LibContext, timeoutMs: number): Promise<Agent> {
+  const identity = await ensureIdentity(ctx)
+  const trusted = new Set((await listTrusted(ctx)).map((entry) => entry.fingerprint))
+  const base = buildConnector({cert: identity.certPem, key: identity.keyPem, rejectUnauthorized: false, minVersion: 'TLSv1.2', timeout: timeoutMs, maxCachedSessions: 0} as buildConnector.BuildOptions)
+  const connector = (options: buildConnector.Options, callback: (err: Error | null, socket: import('node:net').Socket | null) => void) =>
+    base(options, (err, socket) => {
+      if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
+      const raw = socket.getPeerCertificate()?.raw
+      if (!raw || !trusted.has(new X509Certificate(raw).fingerprint256)) {
+        socket.destroy()
+        return callback(new UntrustedServer(`the certificate of ${options.hostname} is not trusted`), null)
+      }
+      callback(null, socket)
+    })
+  return new Agent({connect: connector as buildConnector.connector, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
+}
+
+function peerUrl(peer: PeerEntry): string {
+  return `https://${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
+}
+
+/**
+ * A FileSearchRequest: asks up to `idealServers` peers of the peer table, in random order, each
+ * within the attempt timeout and all within the search timeout, and reports every answer. Peers
+ * that answer AccessDenied, InvalidSearch or Unknown are dropped from the table, as §3.1.7.3.5 says.
+ */
+export async function searchPeers(ctx: LibContext, query: SearchRequest, options: SearchOptions = {}): Promise<PeerAnswer[]> {
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000
+  const peers = (await listPeers(ctx))
+    .map((peer) => ({peer, order: Math.random()}))
+    .sort((a, b) => a.order - b.order)
+    .map(({peer}) => peer)
+    .slice(0, options.idealServers ?? 10)
+  if (peers.length === 0) return []
+  const agent = await createPeerAgent(ctx, attemptTimeoutMs)
+  const body = buildSearchRequest(query)
+  const deadline = AbortSignal.timeout(options.searchTimeoutMs ?? 60_000)
+  try {
+    const answers = await Promise.all(
+      peers.map(async (peer): Promise<PeerAnswer> => {
+        const name = `${peer.host.includes(":") ? `[${peer.host}]` : peer.host}:${peer.port}`
+        try {
+          const response = await request(`${peerUrl(peer)}/BITS-peer-caching`, {
+            method: 'POST',
+            body,
+            headers: {'content-length': String(body.length), 'user-agent': 'openbits'},
+            dispatcher: agent,
+            signal: AbortSignal.any([deadline, AbortSignal.timeout(attemptTimeoutMs)]),
+          })
+          const bytes = Buffer.from(await response.body.arrayBuffer())
+          if (response.statusCode === 503) return {peer: name, result: 'OUT_OF_RESOURCES', records: []}
+          if (response.statusCode !== 200) return {peer: name, result: 'UNKNOWN', records: [], detail: `HTTP ${response.statusCode}`}
+          const parsed = parseSearchResponse(bytes, query.maxRecords)
+          return {peer: name, result: RESULT_OF_STATUS[parsed.status] ?? 'UNKNOWN', records: parsed.status === 'Success' ? parsed.records : []}
+        } catch (err) {
+          if (err instanceof MalformedMessage) return {peer: name, result: 'UNKNOWN', records: [], detail: err.message}
+          const untrusted = err instanceof UntrustedServer || (err as {cause?: unknown}).cause instanceof UntrustedServer
+          return {peer: name, result: untrusted ? 'SERVER_CERT_UNKNOWN' : 'TRANSPORT_ERROR', records: [], detail: (err as Error).message}
+        }
+      }),
+    )
+    for (const answer of answers) {
+      if (answer.result === 'ACCESS_DENIED' || answer.result === 'INVALID_SEARCH' || answer.result === 'UNKNOWN') {
+        await removePeer(ctx, answer.peer).catch(() => undefined)
+        ctx.logger.info('peers', `removed ${answer.peer} from the peer table after ${answer.result}`)
+      }
+    }
+    return answers
+  } finally {
+    await agent.close()
+  }
+}
