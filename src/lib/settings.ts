@@ -1,3 +1,4 @@
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {BitsError} from './errors.js'
 import {StateLayout} from './state/state-dir.js'
@@ -65,9 +66,24 @@ async function openStore(stateDir: string) {
   }
 }
 
+/**
+ * Reads the settings. conf writes plain JSON, so reading needs no schema machinery: a read costs
+ * one small file, which matters on every `bits create` and `resume`. A file that does not parse is
+ * reported by name.
+ */
 export async function readSettings(stateDir: string): Promise<Settings> {
-  const store = await openStore(stateDir)
-  return {...SETTING_DEFAULTS, ...store.store}
+  const file = path.join(stateDir, StateLayout.settings)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    return {...SETTING_DEFAULTS}
+  }
+  try {
+    return {...SETTING_DEFAULTS, ...(JSON.parse(text) as Partial<Settings>)}
+  } catch (err) {
+    throw new BitsError('STATE_CORRUPT', `Settings file ${file} is unusable: ${(err as Error).message}`, {hint: 'Fix or delete the file; defaults apply without it', cause: err})
+  }
 }
 
 /** Parses and stores one setting from its text form. */

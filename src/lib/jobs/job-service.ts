@@ -113,6 +113,8 @@ export async function createJob(ctx: LibContext, input: CreateJobInput): Promise
     activeMs: 0,
     notifyPending: null,
   }
+  // The global default of peer caching applies to new jobs (bits settings defaultPeerCachingFlags).
+  job.peerCachingFlags = (await readSettings(ctx.stateDir)).defaultPeerCachingFlags
   if (input.settings) applySettings(job, input.settings)
   await storeOf(ctx).create(job)
   return toJobView(job)

@@ -31,6 +31,12 @@ export interface WireRecord {
   fileSize: number
   fileEtag?: string
   ranges: {offset: number; length: number}[]
+  /**
+   * openbits extension (an element Windows ignores): SHA-256 of each block of the record's data,
+   * so a client can check every block it gets from the peer.
+   */
+  blockSize?: number
+  blockHashes?: string[]
 }
 
 export interface SearchResponse {
@@ -127,6 +133,7 @@ export function buildSearchResponse(response: SearchResponse): Buffer {
     xml += line(8, 'OriginUrl', record.originUrl) + line(8, 'LocalUrl', record.localUrl) + line(8, 'FileModificationTime', record.fileModificationTime) + line(8, 'FileSize', record.fileSize)
     if (record.fileEtag) xml += line(8, 'FileEtag', record.fileEtag)
     for (const range of record.ranges) xml += `        <ContentRange>\r\n${line(12, 'Offset', range.offset)}${line(12, 'Length', range.length)}        </ContentRange>\r\n`
+    if (record.blockHashes && record.blockSize) xml += line(8, 'BlockSize', record.blockSize) + line(8, 'BlockHashes', record.blockHashes.join(' '))
     xml += '    </CacheRecord>\r\n'
   }
   xml += '</SearchResults>\r\n'
@@ -154,6 +161,7 @@ export function parseSearchResponse(body: Buffer, maxRecords = Infinity): Search
       fileSize: unsigned(record.FileSize, 'FileSize') ?? 0,
       ...(unquote(record.FileEtag) ? {fileEtag: unquote(record.FileEtag)} : {}),
       ranges,
+      ...(unquote(record.BlockHashes) && unsigned(record.BlockSize, 'BlockSize') ? {blockSize: unsigned(record.BlockSize, 'BlockSize'), blockHashes: unquote(record.BlockHashes)!.split(/\s+/)} : {}),
     }
   })
   return {status, records}

@@ -43,6 +43,8 @@ function toWireRecord(record: CacheRecord): WireRecord {
     fileSize: record.size,
     ...(record.etag ? {fileEtag: record.etag} : {}),
     ranges: record.ranges.map((range) => ({offset: range.start, length: range.length})),
+    blockSize: record.blockSize,
+    blockHashes: record.blockHashes,
   }
 }
 

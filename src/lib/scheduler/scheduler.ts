@@ -281,6 +281,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         timeouts: this.#options.timeouts,
         env: this.#ctx.env,
         logger: this.#ctx.logger,
+        ctx: this.#ctx,
       })
       await this.#finishRun(job.id, checkpointer, (draft) => {
         if (draft.files.every((file) => file.transferred)) {

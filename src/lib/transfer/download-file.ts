@@ -19,6 +19,11 @@ export interface FileDownloadHooks {
   checkpoint(update: Partial<JobFile>): Promise<void>
   /** How often progress is checkpointed while bytes flow. @default 2000 */
   checkpointIntervalMs?: number
+  /**
+   * Peer caching (client flag): fills the temporary file from peers as far as they can; the
+   * origin sends the rest.
+   */
+  fromPeers?(remote: RemoteFileInfo, temp: string, offset: number): Promise<{offset: number; peer: string | null; bytes: number}>
 }
 
 /** Size and validators of the remote file as the origin announces them. */
@@ -132,7 +137,7 @@ async function resumeOffset(temp: string, recorded: number): Promise<number> {
  * Content-Range starts where we are. A 200 restarts the file; so does a remote file whose size
  * or validators changed. Dynamic-content jobs need neither size nor ranges and always restart.
  */
-export async function downloadFile(session: HttpSession, job: JobRecord, fileIndex: number, outerHooks: FileDownloadHooks): Promise<void> {
+export async function downloadFile(session: HttpSession, job: JobRecord, fileIndex: number, outerHooks: FileDownloadHooks): Promise<{size: number; validators: RemoteValidators}> {
   const file = job.files[fileIndex]!
   // What the probe learns is written together with the first bytes, not on its own: one job
   // file write less per file, and validators and bytes always land in the same atomic write.
@@ -180,6 +185,16 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
   }
   const url = remote?.url ?? file.remoteUrl
 
+  if (remote && offset < remote.size! && hooks.fromPeers) {
+    const fromPeers = await hooks.fromPeers(remote, temp, offset)
+    if (fromPeers.peer && fromPeers.offset > offset) {
+      offset = fromPeers.offset
+      const bytesFromPeers = {...file.bytesFromPeers, [fromPeers.peer]: (file.bytesFromPeers[fromPeers.peer] ?? 0) + fromPeers.bytes}
+      file.bytesFromPeers = bytesFromPeers
+      await hooks.checkpoint({bytesTransferred: offset, bytesFromPeers})
+    }
+  }
+
   if (remote && offset === remote.size) return finish(temp, remote.size, remote.validators, hooks)
 
   const validator = remote?.validators.etag ?? remote?.validators.lastModified
@@ -226,7 +241,7 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
 }
 
 /** The file is whole: stamp it with the server's Last-Modified and record it as transferred. */
-async function finish(temp: string, size: number, validators: RemoteValidators, hooks: FileDownloadHooks, extra: Partial<JobFile> = {}): Promise<void> {
+async function finish(temp: string, size: number, validators: RemoteValidators, hooks: FileDownloadHooks, extra: Partial<JobFile> = {}): Promise<{size: number; validators: RemoteValidators}> {
   if (size === 0) {
     // An empty remote file got no body write: create its temporary file now.
     const handle = await open(temp, 'a').catch((err: unknown) => Promise.reject(localFileError(err, temp)))
@@ -235,6 +250,7 @@ async function finish(temp: string, size: number, validators: RemoteValidators, 
   const mtime = validators.lastModified ? Date.parse(validators.lastModified) : Number.NaN
   if (!Number.isNaN(mtime)) await utimes(temp, new Date(mtime), new Date(mtime)).catch(() => undefined)
   await hooks.checkpoint({...extra, bytesTotal: size, bytesTransferred: size, validators, transferred: true})
+  return {size, validators}
 }
 
 /**

@@ -1,0 +1,99 @@
+import {after, before, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+import {readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {CacheStore} from '../../src/lib/cache/cache-store.js'
+import {createContext, type LibContext} from '../../src/lib/context.js'
+import {completeJob} from '../../src/lib/jobs/job-service.js'
+import {addTrusted, ensureIdentity} from '../../src/lib/peers/peer-identity.js'
+import {isQuarantined} from '../../src/lib/peers/peer-download.js'
+import {PeerServer} from '../../src/lib/peers/peer-server.js'
+import {addPeer} from '../../src/lib/peers/peer-table.js'
+import {FixtureServer} from '../helpers/fixture-server.js'
+import {inState, queueJob, sha256, startEngine, waitForJob} from '../helpers/engine.js'
+import {makeTempDir} from '../helpers/temp-dir.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+let origin: FixtureServer
+let a: LibContext
+let peerServer: PeerServer
+let peerName: string
+const body = randomBytes(3 * 1024 * 1024 + 777)
+
+before(async () => {
+  ;({dir, cleanup} = await makeTempDir())
+  origin = await new FixtureServer().start()
+  origin.files.set('/shared.bin', {body, etag: '"shared"', lastModified: 'Tue, 03 Mar 2026 10:00:00 GMT'})
+  a = createContext(path.join(dir, 'a'))
+  peerServer = new PeerServer(a, {host: '127.0.0.2', port: 0})
+  peerName = `127.0.0.2:${(await peerServer.listen()).port}`
+})
+after(async () => {
+  await peerServer.close()
+  await origin.stop()
+  await cleanup()
+})
+
+/** A second machine B that trusts A (and is trusted by it) and lists it as a peer. */
+async function machineTrustingA(name: string): Promise<LibContext> {
+  const b = createContext(path.join(dir, name))
+  await addTrusted(b, (await ensureIdentity(a)).certPem)
+  await addTrusted(a, (await ensureIdentity(b, {name})).certPem)
+  const [host, port] = peerName.split(':')
+  await addPeer(b, {host: host!, port: Number(port), source: 'added'})
+  return b
+}
+
+async function download(ctx: LibContext, name: string, flags: number) {
+  const {stop} = await startEngine(ctx.stateDir)
+  try {
+    const local = path.join(dir, `${name}.bin`)
+    const job = await queueJob(ctx, name, [{remoteUrl: origin.url('/shared.bin'), localPath: local}], {peerCachingFlags: flags})
+    const done = await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'), 20_000)
+    await completeJob(ctx, job.id)
+    return {done, data: await readFile(local)}
+  } finally {
+    await stop()
+  }
+}
+
+test('peer caching: A downloads with the server flag, B with the client flag gets every byte from A and none from the origin', async () => {
+  const fromOrigin = await download(a, 'a-copy', 2)
+  assert.equal(fromOrigin.done.state, 'TRANSFERRED')
+  const records = await new CacheStore(a).find({url: origin.url('/shared.bin')})
+  assert.equal(records.length, 1, 'the finished file joined A\'s cache')
+  const bodyBytesBefore = origin.bytesSent('/shared.bin')
+  const b = await machineTrustingA('b')
+  const viaPeer = await download(b, 'b-copy', 1)
+  assert.equal(viaPeer.done.state, 'TRANSFERRED', JSON.stringify(viaPeer.done.error))
+  assert.equal(sha256(viaPeer.data), sha256(body))
+  assert.equal(origin.bytesSent('/shared.bin'), bodyBytesBefore, 'the origin served no body bytes to B')
+  assert.deepEqual(viaPeer.done.files[0]!.bytesFromPeers, {[peerName]: body.length})
+  assert.equal(viaPeer.done.files[0]!.bytesFromOrigin, 0)
+})
+
+test('peer caching: a corrupt peer block is detected, the peer quarantined, and the origin sends the rest', async () => {
+  const [record] = await new CacheStore(a).find({url: origin.url('/shared.bin')})
+  const dataFile = new CacheStore(a).dataFile(record!.id)
+  const data = await readFile(dataFile)
+  data[1024 * 1024 + 5] ^= 0xff
+  await writeFile(dataFile, data)
+  const c = await machineTrustingA('c')
+  const result = await download(c, 'c-copy', 1)
+  assert.equal(result.done.state, 'TRANSFERRED', JSON.stringify(result.done.error))
+  assert.equal(sha256(result.data), sha256(body), 'the file is still right')
+  assert.equal(result.done.files[0]!.bytesFromPeers[peerName], 1024 * 1024, 'only the first, good block came from the peer')
+  assert.equal(result.done.files[0]!.bytesFromOrigin, body.length - 1024 * 1024)
+  assert.equal(isQuarantined(peerName), true)
+})
+
+test('the defaultPeerCachingFlags setting applies to new jobs', async () => {
+  const stateDir = path.join(dir, 'defaults')
+  const {writeSetting} = await import('../../src/lib/settings.js')
+  const {createJob} = await import('../../src/lib/jobs/job-service.js')
+  await writeSetting(stateDir, 'defaultPeerCachingFlags', '3')
+  const job = await createJob(createContext(stateDir), {displayName: 'defaulted'})
+  assert.equal(job.peerCachingFlags, 3)
+})
