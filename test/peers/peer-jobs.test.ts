@@ -74,6 +74,39 @@ test('peer caching: A downloads with the server flag, B with the client flag get
   assert.equal(viaPeer.done.files[0]!.bytesFromOrigin, 0)
 })
 
+test('peer caching: a partial record serves its prefix and the origin completes the file', async () => {
+  const partialOrigin = randomBytes(2 * 1024 * 1024 + 99)
+  origin.files.set('/partial.bin', {body: partialOrigin, etag: '"partial"', lastModified: 'Tue, 03 Mar 2026 10:00:00 GMT'})
+  const prefix = 1024 * 1024 + 10
+  await new CacheStore(a).add({url: origin.url('/partial.bin'), size: partialOrigin.length, fileModifiedAt: new Date('Tue, 03 Mar 2026 10:00:00 GMT').toISOString(), etag: '"partial"', ranges: [{start: 0, length: prefix}], data: [partialOrigin.subarray(0, prefix)]})
+  const d = await machineTrustingA('d')
+  const {stop} = await startEngine(d.stateDir)
+  try {
+    const local = path.join(dir, 'd-partial.bin')
+    const job = await queueJob(d, 'partial', [{remoteUrl: origin.url('/partial.bin'), localPath: local}], {peerCachingFlags: 1})
+    const done = await waitForJob(d, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'), 20_000)
+    assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+    await completeJob(d, job.id)
+    assert.equal(sha256(await readFile(local)), sha256(partialOrigin))
+    assert.equal(done.files[0]!.bytesFromPeers[peerName], prefix)
+    assert.equal(done.files[0]!.bytesFromOrigin, partialOrigin.length - prefix)
+    const lastGet = origin.requests.filter((r) => r.path === '/partial.bin' && r.method === 'GET').at(-1)!
+    assert.equal(lastGet.headers.range, `bytes=${prefix}-`)
+  } finally {
+    await stop()
+  }
+})
+
+test('the defaultPeerCachingFlags setting applies to new jobs', async () => {
+  const stateDir = path.join(dir, 'defaults')
+  const {writeSetting} = await import('../../src/lib/settings.js')
+  const {createJob} = await import('../../src/lib/jobs/job-service.js')
+  await writeSetting(stateDir, 'defaultPeerCachingFlags', '3')
+  const job = await createJob(createContext(stateDir), {displayName: 'defaulted'})
+  assert.equal(job.peerCachingFlags, 3)
+})
+
+// Last: it quarantines the peer for the rest of this process.
 test('peer caching: a corrupt peer block is detected, the peer quarantined, and the origin sends the rest', async () => {
   const [record] = await new CacheStore(a).find({url: origin.url('/shared.bin')})
   const dataFile = new CacheStore(a).dataFile(record!.id)
@@ -87,13 +120,4 @@ test('peer caching: a corrupt peer block is detected, the peer quarantined, and 
   assert.equal(result.done.files[0]!.bytesFromPeers[peerName], 1024 * 1024, 'only the first, good block came from the peer')
   assert.equal(result.done.files[0]!.bytesFromOrigin, body.length - 1024 * 1024)
   assert.equal(isQuarantined(peerName), true)
-})
-
-test('the defaultPeerCachingFlags setting applies to new jobs', async () => {
-  const stateDir = path.join(dir, 'defaults')
-  const {writeSetting} = await import('../../src/lib/settings.js')
-  const {createJob} = await import('../../src/lib/jobs/job-service.js')
-  await writeSetting(stateDir, 'defaultPeerCachingFlags', '3')
-  const job = await createJob(createContext(stateDir), {displayName: 'defaulted'})
-  assert.equal(job.peerCachingFlags, 3)
 })

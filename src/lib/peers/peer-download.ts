@@ -38,8 +38,9 @@ export function isQuarantined(peer: string, now = Date.now()): boolean {
 }
 
 /**
- * Fills a download's temporary file from a peer: searches the peers for a whole-file record that
- * matches the origin's size, time and ETag, fetches it from the block that holds `offset`, and
+ * Fills a download's temporary file from a peer: searches the peers for a record (from byte 0,
+ * whole or partial) that matches the origin's size, time and ETag, fetches it from the block that
+ * holds `offset`, and
  * writes each 1 MiB block only after its SHA-256 matches the record's. A block that does not match
  * quarantines the peer; a stalled or failing peer is dropped. Either way the result says how far
  * the file is good, and the origin fetches the rest.
@@ -50,10 +51,14 @@ export async function fetchFromPeers(ctx: LibContext, file: OriginFile, temp: st
   const candidate = answers
     .filter((answer) => answer.result === 'FOUND' && !isQuarantined(answer.peer))
     .flatMap((answer) => answer.records.map((record) => ({peer: answer.peer, record})))
-    .find(({record}) => record.ranges.length === 1 && record.ranges[0]!.offset === 0 && record.ranges[0]!.length === file.size && record.blockSize && record.blockHashes?.length === Math.ceil(file.size / record.blockSize))
+    // A record from byte 0 (whole, or a prefix the origin completes) that reaches past our offset;
+    // the longest one first.
+    .filter(({record}) => record.ranges.length === 1 && record.ranges[0]!.offset === 0 && record.ranges[0]!.length > offset && record.ranges[0]!.length <= file.size && record.blockSize && record.blockHashes?.length === Math.ceil(record.ranges[0]!.length / record.blockSize))
+    .sort((x, y) => y.record.ranges[0]!.length - x.record.ranges[0]!.length)[0]
   if (!candidate || file.size === 0) return none
   const {peer, record} = candidate
   const blockSize = record.blockSize!
+  const available = record.ranges[0]!.length
   const start = Math.floor(offset / blockSize) * blockSize
   const agent = await createPeerAgent(ctx, options.stallMs ?? 10_000)
   // Never truncate: bytes before `offset` are already good and stay if the peer fails.
@@ -61,7 +66,7 @@ export async function fetchFromPeers(ctx: LibContext, file: OriginFile, temp: st
   let verified = start
   try {
     const response = await request(`https://${peer}/BITS-peer-caching/%7B${record.id.replace(/[{}]/g, '')}%7D`, {
-      headers: {range: `bytes=${start}-${file.size - 1}`},
+      headers: {range: `bytes=${start}-${available - 1}`},
       dispatcher: agent,
       signal: options.signal,
     })
@@ -93,7 +98,7 @@ export async function fetchFromPeers(ctx: LibContext, file: OriginFile, temp: st
         block.push(buffer.subarray(0, take))
         blockBytes += take
         buffer = buffer.subarray(take)
-        const blockEnd = Math.min(verified + blockSize, file.size)
+        const blockEnd = Math.min(verified + blockSize, available)
         if (verified + blockBytes === blockEnd && !(await check())) {
           response.body.destroy()
           return finish()
