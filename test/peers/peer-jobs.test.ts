@@ -2,7 +2,11 @@ import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {readFile, writeFile} from 'node:fs/promises'
+import {createServer as createHttpsServer} from 'node:https'
+import type {AddressInfo} from 'node:net'
+import {buildSearchResponse} from '../../src/lib/peers/bpcr-messages.js'
 import path from 'node:path'
+import {Readable} from 'node:stream'
 import {CacheStore} from '../../src/lib/cache/cache-store.js'
 import {createContext, type LibContext} from '../../src/lib/context.js'
 import {completeJob} from '../../src/lib/jobs/job-service.js'
@@ -78,7 +82,7 @@ test('peer caching: a partial record serves its prefix and the origin completes 
   const partialOrigin = randomBytes(2 * 1024 * 1024 + 99)
   origin.files.set('/partial.bin', {body: partialOrigin, etag: '"partial"', lastModified: 'Tue, 03 Mar 2026 10:00:00 GMT'})
   const prefix = 1024 * 1024 + 10
-  await new CacheStore(a).add({url: origin.url('/partial.bin'), size: partialOrigin.length, fileModifiedAt: new Date('Tue, 03 Mar 2026 10:00:00 GMT').toISOString(), etag: '"partial"', ranges: [{start: 0, length: prefix}], data: [partialOrigin.subarray(0, prefix)]})
+  await new CacheStore(a).add({url: origin.url('/partial.bin'), size: partialOrigin.length, fileModifiedAt: new Date('Tue, 03 Mar 2026 10:00:00 GMT').toISOString(), etag: '"partial"', ranges: [{start: 0, length: prefix}], data: Readable.from([partialOrigin.subarray(0, prefix)])})
   const d = await machineTrustingA('d')
   const {stop} = await startEngine(d.stateDir)
   try {
@@ -104,6 +108,45 @@ test('the defaultPeerCachingFlags setting applies to new jobs', async () => {
   await writeSetting(stateDir, 'defaultPeerCachingFlags', '3')
   const job = await createJob(createContext(stateDir), {displayName: 'defaulted'})
   assert.equal(job.peerCachingFlags, 3)
+})
+
+test('peer caching: a peer that stalls is abandoned within the deadline and the origin sends the rest', async () => {
+  const staller = createContext(path.join(dir, 'staller'))
+  const identity = await ensureIdentity(staller, {name: 'staller'})
+  const blockHashes = [sha256(body.subarray(0, 1024 * 1024)), sha256(body.subarray(1024 * 1024, 2 * 1024 * 1024)), sha256(body.subarray(2 * 1024 * 1024, 3 * 1024 * 1024)), sha256(body.subarray(3 * 1024 * 1024))]
+  const server = createHttpsServer({cert: identity.certPem, key: identity.keyPem, requestCert: true, rejectUnauthorized: false}, (req, res) => {
+    if (req.method === 'POST') {
+      req.resume()
+      const reply = buildSearchResponse({status: 'Success', records: [{id: '{11111111-2222-3333-4444-555555555555}', creationTime: '2026-01-01T00:00:00Z', modificationTime: '2026-01-01T00:00:00Z', lastAccessTime: '2026-01-01T00:00:00Z', originUrl: origin.url('/shared.bin'), localUrl: 'BITS-peer-caching/{11111111-2222-3333-4444-555555555555}', fileModificationTime: '2026-03-03T10:00:00.000Z', fileSize: body.length, ranges: [{offset: 0, length: body.length}], blockSize: 1024 * 1024, blockHashes}]})
+      res.writeHead(200, {'content-length': reply.length}).end(reply)
+      return
+    }
+    res.writeHead(206, {'content-length': body.length, 'content-range': `bytes 0-${body.length - 1}/${body.length}`})
+    res.write(body.subarray(0, 1000))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.3', resolve))
+  try {
+    const e = createContext(path.join(dir, 'e'))
+    await addTrusted(e, identity.certPem)
+    await addPeer(e, {host: '127.0.0.3', port: (server.address() as AddressInfo).port, source: 'added'})
+    const {stop} = await startEngine(e.stateDir)
+    try {
+      const local = path.join(dir, 'e.bin')
+      const started = Date.now()
+      const job = await queueJob(e, 'stalled', [{remoteUrl: origin.url('/shared.bin'), localPath: local}], {peerCachingFlags: 1})
+      const done = await waitForJob(e, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'), 20_000)
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      assert.ok(Date.now() - started < 10_000, 'abandoned within the stall deadline')
+      await completeJob(e, job.id)
+      assert.equal(sha256(await readFile(local)), sha256(body))
+      assert.equal(done.files[0]!.bytesFromOrigin, body.length)
+    } finally {
+      await stop()
+    }
+  } finally {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
 })
 
 // Last: it quarantines the peer for the rest of this process.

@@ -48,7 +48,7 @@ export const runDownloadJob: JobRunner = async (job, hooks) => {
           onBytes: hooks.onBytes,
           checkpoint: (update) => hooks.checkpointFile(index, update),
           checkpointIntervalMs: hooks.checkpointIntervalMs,
-          fromPeers: peers && job.peerCachingFlags & PeerCachingFlag.CLIENT ? (remote, temp, offset) => peers.fetchFromPeers(ctx!, originFile(job.files[index]!.remoteUrl, remote), temp, offset, {signal: abort.signal, onBytes: hooks.onBytes}) : undefined,
+          fromPeers: peers && job.peerCachingFlags & PeerCachingFlag.CLIENT ? (remote, temp, offset) => peers.fetchFromPeers(ctx!, originFile(job.files[index]!.remoteUrl, remote), temp, offset, {signal: abort.signal, onBytes: hooks.onBytes, stallMs: hooks.timeouts?.bodyTimeoutMs}) : undefined,
         })
         if (peers && job.peerCachingFlags & PeerCachingFlag.SERVER) {
           const file = job.files[index]!
