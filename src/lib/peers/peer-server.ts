@@ -1,4 +1,5 @@
 import {randomBytes, X509Certificate} from 'node:crypto'
+import {once} from 'node:events'
 import {createServer, type Server} from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
@@ -10,6 +11,7 @@ import {formatJobId, parseGuid} from '../jobs/job-ref.js'
 import {buildSearchResponse, MalformedMessage, parseSearchRequest, type SearchStatus, type WireRecord} from './bpcr-messages.js'
 import {ensureIdentity, isTrusted} from './peer-identity.js'
 import {PEER_PORT} from './peer-table.js'
+import {RateLimit} from './rate-limit.js'
 
 export interface PeerServerOptions {
   host?: string
@@ -18,6 +20,8 @@ export interface PeerServerOptions {
   /** Searches handled at once; more get 503. @default 16 */
   maxConcurrentSearches?: number
   maxConnections?: number
+  /** Cap on the bytes per second all downloads from this server send together. */
+  maxRateBytesPerSecond?: number
 }
 
 /** Largest DISCOVERY-REQUEST body accepted (the spec asks for at least 16 KB). */
@@ -84,11 +88,23 @@ export class PeerServer {
   readonly #sockets = new Set<Socket>()
   #server: Server | undefined
   #searches = 0
+  readonly #rate: RateLimit | undefined
 
   constructor(ctx: LibContext, options: PeerServerOptions = {}) {
     this.#ctx = ctx
     this.#cache = new CacheStore(ctx)
     this.#options = options
+    this.#rate = options.maxRateBytesPerSecond ? new RateLimit(options.maxRateBytesPerSecond) : undefined
+  }
+
+  /** Record data on its way out, with backpressure, through the rate cap when there is one. */
+  async #send(recordId: string, start: number, end: number, res: ServerResponse): Promise<void> {
+    const data = await this.#cache.open(recordId, start, end)
+    const source = this.#rate ? data.pipe(this.#rate.throttle()) : data
+    for await (const chunk of source) {
+      if (res.destroyed) break
+      if (!res.write(chunk)) await once(res, 'drain')
+    }
   }
 
   async listen(): Promise<{host: string; port: number}> {
@@ -214,13 +230,15 @@ export class PeerServer {
     if (!ranges) {
       res.writeHead(200, {...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(size)})
       if (head || size === 0) return void res.end()
-      return void (await this.#cache.open(record.id, 0, size - 1)).pipe(res)
+      await this.#send(record.id, 0, size - 1, res)
+      return void res.end()
     }
     if (ranges.length === 1) {
       const [{start, end}] = ranges as [{start: number; end: number}]
       res.writeHead(206, {...headers, 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': String(end - start + 1)})
       if (head) return void res.end()
-      return void (await this.#cache.open(record.id, start, end)).pipe(res)
+      await this.#send(record.id, start, end, res)
+      return void res.end()
     }
     // Several ranges: one multipart/byteranges body, parts in the order asked, never merged.
     const boundary = randomBytes(12).toString('hex')
@@ -231,9 +249,7 @@ export class PeerServer {
     if (head) return void res.end()
     for (const part of parts) {
       res.write(part.head)
-      for await (const chunk of await this.#cache.open(record.id, part.start, part.end)) {
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve))
-      }
+      await this.#send(record.id, part.start, part.end, res)
     }
     res.end(tail)
   }
