@@ -13,6 +13,7 @@ export default class PeersServe extends BaseCommand {
     'max-searches': Flags.integer({summary: 'Searches handled at once; more are answered 503.', default: 16, min: 1}),
     'max-rate': Flags.string({summary: 'Cap on the bytes per second all peers download from here together, e.g. 10MiB.'}),
     'max-connections': Flags.integer({summary: 'Connections served at once.', default: 256, min: 1}),
+    workers: Flags.integer({summary: 'Processes sharing the port (one per core serves the most).', default: 1, min: 1, max: 64}),
   }
 
   async run(): Promise<{host: string; port: number}> {
@@ -25,6 +26,7 @@ export default class PeersServe extends BaseCommand {
         maxConcurrentSearches: flags['max-searches'],
         maxConnections: flags['max-connections'],
         maxRate: flags['max-rate'],
+        workers: flags.workers,
         signal,
         onListening: (address) => process.stderr.write(`Serving the peer cache on https://${address.host}:${address.port}/BITS-peer-caching\n`),
       }),

@@ -242,9 +242,12 @@ export class CacheStore {
     return createReadStream(this.dataFile(record.id), {start, end})
   }
 
+  /** Notes an access; at most once a minute per record, since a peer may read one in many ranges. */
   async touch(record: CacheRecord): Promise<void> {
+    if (this.#ctx.now().getTime() - Date.parse(record.lastAccessAt) < 60_000) return
+    record.lastAccessAt = this.#ctx.now().toISOString()
     await withLock(`${this.#recordFile(record.id)}.lock`, async () => {
-      await writeFileAtomic(this.#recordFile(record.id), JSON.stringify({...record, lastAccessAt: this.#ctx.now().toISOString()}, null, 2), {durable: false})
+      await writeFileAtomic(this.#recordFile(record.id), JSON.stringify(record, null, 2), {durable: false})
     }).catch(() => undefined)
   }
 

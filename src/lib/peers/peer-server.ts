@@ -1,5 +1,7 @@
 import {randomBytes, X509Certificate} from 'node:crypto'
 import {once} from 'node:events'
+import {createReadStream} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {createServer, type Server} from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
@@ -27,6 +29,8 @@ export interface PeerServerOptions {
 /** Largest DISCOVERY-REQUEST body accepted (the spec asks for at least 16 KB). */
 const MAX_SEARCH_BODY = 1024 * 1024
 const PATH = '/BITS-peer-caching'
+/** Ranges up to this size are read in one go rather than streamed. */
+const SMALL_RANGE = 1024 * 1024
 
 /** Windows FILETIME (100 ns since 1601) in hex, for BITS_BASIC_INFO. */
 function fileTime(iso: string | null): string {
@@ -88,6 +92,8 @@ export class PeerServer {
   readonly #sockets = new Set<Socket>()
   #server: Server | undefined
   #searches = 0
+  readonly #trustBySocket = new WeakMap<object, boolean>()
+  readonly #records = new Map<string, {record: CacheRecord; at: number}>()
   readonly #rate: RateLimit | undefined
 
   constructor(ctx: LibContext, options: PeerServerOptions = {}) {
@@ -98,8 +104,22 @@ export class PeerServer {
   }
 
   /** Record data on its way out, with backpressure, through the rate cap when there is one. */
-  async #send(recordId: string, start: number, end: number, res: ServerResponse): Promise<void> {
-    const data = await this.#cache.open(recordId, start, end)
+  async #send(record: CacheRecord, start: number, end: number, res: ServerResponse): Promise<void> {
+    await this.#cache.touch(record)
+    const length = end - start + 1
+    if (!this.#rate && length <= SMALL_RANGE) {
+      // The common peer request (a block or less): one positioned read, no stream machinery.
+      const handle = await open(this.#cache.dataFile(record.id), 'r')
+      try {
+        const buffer = Buffer.allocUnsafe(length)
+        const {bytesRead} = await handle.read(buffer, 0, length, start)
+        res.write(buffer.subarray(0, bytesRead))
+      } finally {
+        await handle.close()
+      }
+      return
+    }
+    const data = createReadStream(this.#cache.dataFile(record.id), {start, end})
     const source = this.#rate ? data.pipe(this.#rate.throttle()) : data
     for await (const chunk of source) {
       if (res.destroyed) break
@@ -141,13 +161,30 @@ export class PeerServer {
     this.#server?.close()
   }
 
+  /** Trust is judged once per TLS connection: the certificate cannot change on it. */
   async #trusted(req: IncomingMessage): Promise<boolean> {
-    const raw = (req.socket as TLSSocket).getPeerCertificate?.()?.raw
-    if (!raw) return false
-    const cert = new X509Certificate(raw)
-    const now = this.#ctx.now()
-    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return false
-    return isTrusted(this.#ctx, cert)
+    const socket = req.socket as TLSSocket
+    const known = this.#trustBySocket.get(socket)
+    if (known !== undefined) return known
+    const raw = socket.getPeerCertificate?.()?.raw
+    let trusted = false
+    if (raw) {
+      const cert = new X509Certificate(raw)
+      const now = this.#ctx.now()
+      trusted = now >= new Date(cert.validFrom) && now <= new Date(cert.validTo) && (await isTrusted(this.#ctx, cert))
+    }
+    this.#trustBySocket.set(socket, trusted)
+    return trusted
+  }
+
+  /** Records looked up by download requests, kept a second so that a burst of ranges reads the index once. */
+  async #record(id: string): Promise<CacheRecord | undefined> {
+    const cached = this.#records.get(id)
+    if (cached && Date.now() - cached.at < 1000) return cached.record
+    const record = await this.#cache.get(id).catch(() => undefined)
+    if (record) this.#records.set(id, {record, at: Date.now()})
+    else this.#records.delete(id)
+    return record
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -212,7 +249,7 @@ export class PeerServer {
     if (req.headers['transfer-encoding']) return this.#status(req, res, 400)
     if (!(await this.#trusted(req))) return this.#status(req, res, 400)
     const id = parseGuid(rawId)
-    const record = id ? await this.#cache.get(id).catch(() => undefined) : undefined
+    const record = id ? await this.#record(id) : undefined
     if (!record) return this.#status(req, res, 404)
     const size = dataLength(record)
     const ranges = parseRecordRanges((req.headers.range ?? req.headers['content-range']) as string | undefined, size)
@@ -230,14 +267,14 @@ export class PeerServer {
     if (!ranges) {
       res.writeHead(200, {...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(size)})
       if (head || size === 0) return void res.end()
-      await this.#send(record.id, 0, size - 1, res)
+      await this.#send(record, 0, size - 1, res)
       return void res.end()
     }
     if (ranges.length === 1) {
       const [{start, end}] = ranges as [{start: number; end: number}]
       res.writeHead(206, {...headers, 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': String(end - start + 1)})
       if (head) return void res.end()
-      await this.#send(record.id, start, end, res)
+      await this.#send(record, start, end, res)
       return void res.end()
     }
     // Several ranges: one multipart/byteranges body, parts in the order asked, never merged.
@@ -249,7 +286,7 @@ export class PeerServer {
     if (head) return void res.end()
     for (const part of parts) {
       res.write(part.head)
-      await this.#send(record.id, part.start, part.end, res)
+      await this.#send(record, part.start, part.end, res)
     }
     res.end(tail)
   }

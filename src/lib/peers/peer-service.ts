@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type {LibContext} from '../context.js'
 import type {DaemonService} from '../server/daemon.js'
 import {BitsError} from '../errors.js'
@@ -12,7 +13,8 @@ export async function startPeerService(ctx: LibContext, options: PeerServerOptio
 }
 
 /** `bits peers serve`: runs the peer server until the signal; resolves with where it listened. */
-export async function servePeers(ctx: LibContext, options: PeerServerOptions & {maxRate?: string; signal: {graceful: AbortSignal; force: AbortSignal}; onListening?(address: {host: string; port: number}): void}): Promise<{host: string; port: number}> {
+export async function servePeers(ctx: LibContext, options: PeerServerOptions & {maxRate?: string; workers?: number; signal: {graceful: AbortSignal; force: AbortSignal}; onListening?(address: {host: string; port: number}): void}): Promise<{host: string; port: number}> {
+  if ((options.workers ?? 1) > 1 && cluster.isPrimary) return superviseWorkers(options.workers!, options)
   let maxRateBytesPerSecond: number | undefined
   try {
     maxRateBytesPerSecond = options.maxRate === undefined ? undefined : parseRate(options.maxRate)
@@ -29,5 +31,23 @@ export async function servePeers(ctx: LibContext, options: PeerServerOptions & {
       resolve()
     }, {once: true})
   })
+  return address
+}
+
+/**
+ * Several processes share the listening socket (node:cluster re-runs the same command in each),
+ * so that serving uses every core as nginx's workers do. The primary only supervises.
+ */
+async function superviseWorkers(count: number, options: {port?: number; host?: string; signal: {graceful: AbortSignal; force: AbortSignal}; onListening?(address: {host: string; port: number}): void}): Promise<{host: string; port: number}> {
+  const workers = Array.from({length: count}, () => cluster.fork())
+  const address = await new Promise<{host: string; port: number}>((resolve) => cluster.once('listening', (_worker, where) => resolve({host: where.address ?? options.host ?? '127.0.0.1', port: where.port})))
+  options.onListening?.(address)
+  await new Promise<void>((resolve) => {
+    options.signal.graceful.addEventListener('abort', () => resolve(), {once: true})
+    options.signal.force.addEventListener('abort', () => resolve(), {once: true})
+  })
+  const stopping = workers.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))))
+  for (const worker of workers) worker.process.kill(options.signal.force.aborted ? 'SIGKILL' : 'SIGTERM')
+  await Promise.all(stopping)
   return address
 }
