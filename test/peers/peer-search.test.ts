@@ -55,7 +55,9 @@ test('searchPeers() - asks every peer and reports each answer by the spec\'s res
   assert.equal(byPeer['127.0.0.4']!.result, 'SERVER_CERT_UNKNOWN', 'a peer we do not trust is never asked')
   assert.equal(byPeer['127.0.0.5']!.result, 'CLIENT_CERT_UNKNOWN')
   assert.equal(byPeer['127.0.0.6']!.result, 'TRANSPORT_ERROR')
-  assert.equal((await listPeers(client)).length, 5, 'none of these answers removes a peer')
+  const table = await listPeers(client)
+  assert.equal(table.length, 5, 'none of these answers removes a peer')
+  assert.deepEqual(table.filter((peer) => peer.authenticatedAt).map((peer) => peer.host).sort(), ['127.0.0.2', '127.0.0.3'], 'peers that completed mutual TLS are marked, to be asked first next time')
 })
 
 test('bits peers search prints each peer\'s answer', async () => {

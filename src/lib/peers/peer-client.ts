@@ -4,7 +4,7 @@ import {Agent, buildConnector, request} from 'undici'
 import type {LibContext} from '../context.js'
 import {buildSearchRequest, MalformedMessage, parseSearchResponse, type SearchRequest, type WireRecord} from './bpcr-messages.js'
 import {ensureIdentity, listTrusted} from './peer-identity.js'
-import {listPeers, removePeer, type PeerEntry} from './peer-table.js'
+import {listPeers, markAuthenticated, removePeer, type PeerEntry} from './peer-table.js'
 
 /** How one peer answered a search (the FileDiscoveryAttempt results of [MS-BPCR] §3.1.7.3). */
 export interface PeerAnswer {
@@ -67,8 +67,9 @@ function peerUrl(peer: PeerEntry): string {
  */
 export async function searchPeers(ctx: LibContext, query: SearchRequest, options: SearchOptions = {}): Promise<PeerAnswer[]> {
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000
+  // Peers that authenticated before come first ([MS-BPCR] §3.1.7.4.2), in random order within each group.
   const peers = (await listPeers(ctx))
-    .map((peer) => ({peer, order: Math.random()}))
+    .map((peer) => ({peer, order: (peer.authenticatedAt ? 0 : 1) + Math.random()}))
     .sort((a, b) => a.order - b.order)
     .map(({peer}) => peer)
     .slice(0, options.idealServers ?? 10)
@@ -100,6 +101,7 @@ export async function searchPeers(ctx: LibContext, query: SearchRequest, options
         }
       }),
     )
+    await markAuthenticated(ctx, answers.filter((answer) => answer.result === 'FOUND' || answer.result === 'NOT_FOUND').map((answer) => answer.peer))
     for (const answer of answers) {
       if (answer.result === 'ACCESS_DENIED' || answer.result === 'INVALID_SEARCH' || answer.result === 'UNKNOWN') {
         await removePeer(ctx, answer.peer).catch(() => undefined)

@@ -18,6 +18,8 @@ export interface PeerEntry {
   source: 'added' | 'discovered' | 'paired'
   addedAt: string
   lastSeenAt: string
+  /** When a search last went through mutual TLS with this peer (authenticated peers are asked first). */
+  authenticatedAt?: string | null
 }
 
 function tableFile(ctx: LibContext): string {
@@ -77,6 +79,18 @@ export async function removePeer(ctx: LibContext, address: string): Promise<Peer
     const index = peers.findIndex((entry) => entry.host === host && entry.port === port)
     if (index < 0) throw new BitsError('PEER_UNREACHABLE', `${host}:${port} is not in the peer table`, {hint: 'List the peers with bits peers list'})
     return peers.splice(index, 1)[0]!
+  })
+}
+
+/** Notes that these peers completed mutual TLS (they answered a search). */
+export async function markAuthenticated(ctx: LibContext, names: string[]): Promise<void> {
+  if (names.length === 0) return
+  const now = ctx.now().toISOString()
+  await updatePeers(ctx, (peers) => {
+    for (const peer of peers) {
+      const name = `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
+      if (names.includes(name)) peer.authenticatedAt = now
+    }
   })
 }
 
