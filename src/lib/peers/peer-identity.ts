@@ -7,6 +7,7 @@ import {BitsError, errnoCode} from '../errors.js'
 import {writeFileAtomic} from '../state/atomic-write.js'
 import {withLock} from '../state/lock.js'
 import {StateLayout} from '../state/state-dir.js'
+import {loadX509} from '../x509.js'
 
 /**
  * A peer's identity: a key pair and a self-signed certificate usable for both TLS server and
@@ -51,12 +52,6 @@ export function fingerprintOf(certPem: string): string {
   return new X509Certificate(certPem).fingerprint256
 }
 
-async function x509() {
-  await import('reflect-metadata')
-  const lib = await import('@peculiar/x509')
-  lib.cryptoProvider.set(webcrypto as unknown as Parameters<typeof lib.cryptoProvider.set>[0])
-  return lib
-}
 
 function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`
@@ -83,7 +78,7 @@ export async function ensureIdentity(ctx: LibContext, options: {name?: string} =
   return withLock(path.join(peersDir(ctx), 'identity.lock'), async () => {
     const existing = await readIdentity(ctx)
     if (existing) return {...existing, created: false}
-    const lib = await x509()
+    const lib = await loadX509()
     const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
     const now = ctx.now()
     const name = options.name ?? hostname()

@@ -1,6 +1,7 @@
-import {X509Certificate as NodeCertificate, webcrypto} from 'node:crypto'
+import {X509Certificate as NodeCertificate} from 'node:crypto'
 import {request} from 'undici'
 import {HRESULT} from '../errors.js'
+import {loadX509} from '../x509.js'
 import {TransferError} from './transfer-error.js'
 
 /** A parsed CRL kept until its nextUpdate (or 1 hour when it names none). */
@@ -11,13 +12,6 @@ interface CachedCrl {
 
 const cache = new Map<string, CachedCrl>()
 
-// @peculiar/x509 needs the reflect polyfill and a crypto provider; load them only for CRL checks.
-async function x509() {
-  await import('reflect-metadata')
-  const module = await import('@peculiar/x509')
-  module.cryptoProvider.set(webcrypto as unknown as Parameters<typeof module.cryptoProvider.set>[0])
-  return module
-}
 
 function revocationFailed(message: string, cause?: unknown): TransferError {
   return new TransferError('TRANSFER_TLS', message, {
@@ -32,7 +26,7 @@ function revocationFailed(message: string, cause?: unknown): TransferError {
 async function loadCrl(url: string, issuer: NodeCertificate): Promise<CachedCrl> {
   const cached = cache.get(url)
   if (cached && cached.expiresAt > Date.now()) return cached
-  const lib = await x509()
+  const lib = await loadX509()
   let der: Buffer
   try {
     const response = await request(url, {headersTimeout: 15_000, bodyTimeout: 15_000})
@@ -67,7 +61,7 @@ async function loadCrl(url: string, issuer: NodeCertificate): Promise<CachedCrl>
  * certificate is revoked or no CRL can be had. Both failures are fatal, as in BITS.
  */
 export async function checkRevocation(leaf: NodeCertificate, issuer: NodeCertificate | undefined): Promise<void> {
-  const lib = await x509()
+  const lib = await loadX509()
   const cert = new lib.X509Certificate(leaf.raw)
   const points = cert.getExtension(lib.CRLDistributionPointsExtension)
   const urls = (points?.distributionPoints ?? [])
