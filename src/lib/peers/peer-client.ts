@@ -3,7 +3,7 @@ import {TLSSocket} from 'node:tls'
 import {Agent, buildConnector, request} from 'undici'
 import type {LibContext} from '../context.js'
 import {buildSearchRequest, MalformedMessage, parseSearchResponse, type SearchRequest, type WireRecord} from './bpcr-messages.js'
-import {ensureIdentity, listTrusted} from './peer-identity.js'
+import {ensureIdentity, listTrusted, trustedCas} from './peer-identity.js'
 import {listPeers, markAuthenticated, removePeer, type PeerEntry} from './peer-table.js'
 
 /** How one peer answered a search (the FileDiscoveryAttempt results of [MS-BPCR] §3.1.7.3). */
@@ -42,12 +42,14 @@ class UntrustedServer extends Error {}
 export async function createPeerAgent(ctx: LibContext, timeoutMs: number): Promise<Agent> {
   const identity = await ensureIdentity(ctx)
   const trusted = new Set((await listTrusted(ctx)).map((entry) => entry.fingerprint))
+  const cas = await trustedCas(ctx)
+  const accept = (cert: X509Certificate) => trusted.has(cert.fingerprint256) || cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))
   const base = buildConnector({cert: identity.certPem, key: identity.keyPem, rejectUnauthorized: false, minVersion: 'TLSv1.2', timeout: timeoutMs, maxCachedSessions: 0} as buildConnector.BuildOptions)
   const connector = (options: buildConnector.Options, callback: (err: Error | null, socket: import('node:net').Socket | null) => void) =>
     base(options, (err, socket) => {
       if (err || !(socket instanceof TLSSocket)) return callback(err, socket)
       const raw = socket.getPeerCertificate()?.raw
-      if (!raw || !trusted.has(new X509Certificate(raw).fingerprint256)) {
+      if (!raw || !accept(new X509Certificate(raw))) {
         socket.destroy()
         return callback(new UntrustedServer(`the certificate of ${options.hostname} is not trusted`), null)
       }

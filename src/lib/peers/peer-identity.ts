@@ -166,7 +166,34 @@ export async function removeTrusted(ctx: LibContext, fingerprintText: string): P
   })
 }
 
-/** True when a presented certificate is trusted (its fingerprint is in the table). */
+function caFile(ctx: LibContext): string {
+  return path.join(peersDir(ctx), 'trust-ca.pem')
+}
+
+/** The optional CA bundle: peers whose certificate one of these CAs issued are trusted too. */
+export async function trustedCas(ctx: LibContext): Promise<X509Certificate[]> {
+  const text = await readFile(caFile(ctx), 'utf8').catch(() => '')
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block))
+}
+
+/** Sets (a PEM file) or clears (null) the CA bundle of the trust store. */
+export async function setTrustedCas(ctx: LibContext, file: string | null): Promise<{cas: string[]}> {
+  await mkdir(peersDir(ctx), {recursive: true, mode: 0o700})
+  if (file === null) {
+    await writeFileAtomic(caFile(ctx), '')
+    return {cas: []}
+  }
+  const text = await readFile(path.resolve(ctx.cwd, file), 'utf8').catch((err: unknown) => {
+    throw new BitsError('FILE_NOT_FOUND', `Cannot read the CA bundle ${file} (${errnoCode(err)})`, {hint: 'Give a PEM file of CA certificates'})
+  })
+  const cas = (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block))
+  if (cas.length === 0) throw new BitsError('USAGE_INVALID_ARG', `${file} holds no PEM certificate`, {hint: 'Give a PEM file of CA certificates'})
+  await writeFileAtomic(caFile(ctx), text)
+  return {cas: cas.map((ca) => ca.subject.replace(/\n/g, ', '))}
+}
+
+/** True when a presented certificate is trusted: its fingerprint is in the table, or a bundle CA issued it. */
 export async function isTrusted(ctx: LibContext, cert: X509Certificate): Promise<boolean> {
-  return (await listTrusted(ctx)).some((entry) => entry.fingerprint === cert.fingerprint256)
+  if ((await listTrusted(ctx)).some((entry) => entry.fingerprint === cert.fingerprint256)) return true
+  return (await trustedCas(ctx)).some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))
 }

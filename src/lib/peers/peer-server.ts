@@ -93,6 +93,7 @@ export class PeerServer {
   #server: Server | undefined
   #searches = 0
   readonly #trustBySocket = new WeakMap<object, boolean>()
+  #expiry: NodeJS.Timeout | undefined
   readonly #records = new Map<string, {record: CacheRecord; at: number}>()
   readonly #rate: RateLimit | undefined
 
@@ -140,6 +141,9 @@ export class PeerServer {
       server.listen(this.#options.port ?? PEER_PORT, this.#options.host ?? '127.0.0.1', () => resolve())
     })
     this.#server = server
+    // Records expire and the size cap holds while the server runs ([MS-BPCR] §3.2.6.1).
+    this.#expiry = setInterval(() => void this.#cache.enforceLimits().catch((err: unknown) => this.#ctx.logger.warn('cache', `expiry failed: ${String(err)}`)), 60_000)
+    this.#expiry.unref()
     const address = server.address() as AddressInfo
     this.#ctx.logger.info('peers', `serving the peer cache on https://${address.address}:${address.port}${PATH}`)
     return {host: address.address, port: address.port}
@@ -147,6 +151,7 @@ export class PeerServer {
 
   /** Graceful stop: no new connections; open ones finish (ended after 10 s). */
   async close(): Promise<void> {
+    clearInterval(this.#expiry)
     const server = this.#server
     if (!server) return
     await new Promise<void>((resolve) => {
@@ -157,6 +162,7 @@ export class PeerServer {
   }
 
   destroy(): void {
+    clearInterval(this.#expiry)
     for (const socket of this.#sockets) socket.destroy()
     this.#server?.close()
   }
