@@ -101,6 +101,40 @@ test('peer caching: a partial record serves its prefix and the origin completes 
   }
 })
 
+test('peer caching: partial records on two peers together cover the file; the origin sends no body bytes', async () => {
+  const split = randomBytes(3 * 1024 * 1024 + 5)
+  origin.files.set('/split.bin', {body: split, etag: '"split"', lastModified: 'Tue, 03 Mar 2026 10:00:00 GMT'})
+  const mtime = new Date('Tue, 03 Mar 2026 10:00:00 GMT').toISOString()
+  const head = 1024 * 1024
+  await new CacheStore(a).add({url: origin.url('/split.bin'), size: split.length, fileModifiedAt: mtime, etag: '"split"', ranges: [{start: 0, length: head}], data: Readable.from([split.subarray(0, head)])})
+  const f = createContext(path.join(dir, 'f'))
+  await new CacheStore(f).add({url: origin.url('/split.bin'), size: split.length, fileModifiedAt: mtime, etag: '"split"', ranges: [{start: head, length: split.length - head}], data: Readable.from([split.subarray(head)])})
+  const second = new PeerServer(f, {host: '127.0.0.8', port: 0})
+  const secondName = `127.0.0.8:${(await second.listen()).port}`
+  try {
+    const g = await machineTrustingA('g')
+    await addTrusted(g, (await ensureIdentity(f, {name: 'f'})).certPem)
+    await addTrusted(f, (await ensureIdentity(g)).certPem)
+    await addPeer(g, {host: '127.0.0.8', port: Number(secondName.split(':')[1]), source: 'added'})
+    const before = origin.bytesSent('/split.bin')
+    const {stop} = await startEngine(g.stateDir)
+    try {
+      const local = path.join(dir, 'g-split.bin')
+      const job = await queueJob(g, 'split', [{remoteUrl: origin.url('/split.bin'), localPath: local}], {peerCachingFlags: 1})
+      const done = await waitForJob(g, job.id, inState('TRANSFERRED', 'ERROR', 'TRANSIENT_ERROR'), 20_000)
+      assert.equal(done.state, 'TRANSFERRED', JSON.stringify(done.error))
+      await completeJob(g, job.id)
+      assert.equal(sha256(await readFile(local)), sha256(split))
+      assert.deepEqual(done.files[0]!.bytesFromPeers, {[peerName]: head, [secondName]: split.length - head})
+      assert.equal(origin.bytesSent('/split.bin'), before, 'no body bytes from the origin')
+    } finally {
+      await stop()
+    }
+  } finally {
+    await second.close()
+  }
+})
+
 test('the defaultPeerCachingFlags setting applies to new jobs', async () => {
   const stateDir = path.join(dir, 'defaults')
   const {writeSetting} = await import('../../src/lib/settings.js')

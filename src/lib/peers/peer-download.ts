@@ -4,7 +4,8 @@ import {open} from 'node:fs/promises'
 import {request} from 'undici'
 import {CacheStore} from '../cache/cache-store.js'
 import type {LibContext} from '../context.js'
-import {createPeerAgent, searchPeers} from './peer-client.js'
+import type {WireRecord} from './bpcr-messages.js'
+import {createPeerAgent, searchPeers, type PeerAnswer} from './peer-client.js'
 
 /** The origin's description of a file: peer content must match it exactly. */
 export interface OriginFile {
@@ -24,9 +25,8 @@ export interface PeerFetchOptions {
 export interface PeerFetchResult {
   /** Bytes of the file verified on disk from 0 (the origin continues from here). */
   offset: number
-  peer: string | null
-  /** Bytes that came from the peer and passed their block check. */
-  bytes: number
+  /** Bytes each peer sent that passed their block check. */
+  bytesByPeer: Record<string, number>
 }
 
 /** Peers that sent a block whose hash did not match, until when they are left alone. */
@@ -37,87 +37,118 @@ export function isQuarantined(peer: string, now = Date.now()): boolean {
   return (quarantine.get(peer) ?? 0) > now
 }
 
+/** A piece of the file one peer holds: a record's single range, starting on a block boundary. */
+interface Segment {
+  peer: string
+  record: WireRecord
+  /** File offset where the record's data starts. */
+  from: number
+  /** File offset where it ends (exclusive). */
+  to: number
+  blockSize: number
+}
+
+function segmentsOf(answers: PeerAnswer[], size: number): Segment[] {
+  return answers
+    .filter((answer) => answer.result === 'FOUND' && !isQuarantined(answer.peer))
+    .flatMap((answer) =>
+      answer.records.flatMap((record): Segment[] => {
+        const range = record.ranges.length === 1 ? record.ranges[0]! : undefined
+        const blockSize = record.blockSize
+        if (!range || !blockSize || range.offset % blockSize !== 0 || range.offset + range.length > size || record.blockHashes?.length !== Math.ceil(range.length / blockSize)) return []
+        return [{peer: answer.peer, record, from: range.offset, to: range.offset + range.length, blockSize}]
+      }),
+    )
+}
+
 /**
- * Fills a download's temporary file from a peer: searches the peers for a record (from byte 0,
- * whole or partial) that matches the origin's size, time and ETag, fetches it from the block that
- * holds `offset`, and
- * writes each 1 MiB block only after its SHA-256 matches the record's. A block that does not match
- * quarantines the peer; a stalled or failing peer is dropped. Either way the result says how far
- * the file is good, and the origin fetches the rest.
+ * Fills a download's temporary file from peers: searches them for records that match the
+ * origin's size, time and ETag, then walks the file from the block that holds `offset`, taking
+ * each stretch from the peer whose record reaches furthest (several peers when their records are
+ * partial), and writes each block only after its SHA-256 matches the record's. A block that does
+ * not match quarantines its peer, a peer that fails or stalls is dropped, and another peer covering
+ * the same place is tried; where no peer covers the file, the origin takes over.
  */
 export async function fetchFromPeers(ctx: LibContext, file: OriginFile, temp: string, offset: number, options: PeerFetchOptions): Promise<PeerFetchResult> {
-  const none = {offset, peer: null, bytes: 0}
+  const bytesByPeer: Record<string, number> = {}
+  if (file.size === 0) return {offset, bytesByPeer}
   const answers = await searchPeers(ctx, {originUrl: file.url, fileSize: file.size, ...(file.etag ? {fileEtag: file.etag} : {}), ...(file.fileModifiedAt ? {fileModificationTime: file.fileModifiedAt} : {})}, {attemptTimeoutMs: 5000, searchTimeoutMs: 10_000}).catch(() => [])
-  const candidate = answers
-    .filter((answer) => answer.result === 'FOUND' && !isQuarantined(answer.peer))
-    .flatMap((answer) => answer.records.map((record) => ({peer: answer.peer, record})))
-    // A record from byte 0 (whole, or a prefix the origin completes) that reaches past our offset;
-    // the longest one first.
-    .filter(({record}) => record.ranges.length === 1 && record.ranges[0]!.offset === 0 && record.ranges[0]!.length > offset && record.ranges[0]!.length <= file.size && record.blockSize && record.blockHashes?.length === Math.ceil(record.ranges[0]!.length / record.blockSize))
-    .sort((x, y) => y.record.ranges[0]!.length - x.record.ranges[0]!.length)[0]
-  if (!candidate || file.size === 0) return none
-  const {peer, record} = candidate
-  const blockSize = record.blockSize!
-  const available = record.ranges[0]!.length
-  const start = Math.floor(offset / blockSize) * blockSize
+  let segments = segmentsOf(answers, file.size)
+  if (segments.length === 0) return {offset, bytesByPeer}
   const agent = await createPeerAgent(ctx, options.stallMs ?? 10_000)
-  // Never truncate: bytes before `offset` are already good and stay if the peer fails.
+  // Never truncate: bytes before `offset` are already good and stay if the peers fail.
   const handle = await open(temp, 'r+').catch(() => open(temp, 'w'))
-  let verified = start
+  let verified = offset
   try {
-    const response = await request(`https://${peer}/BITS-peer-caching/%7B${record.id.replace(/[{}]/g, '')}%7D`, {
-      headers: {range: `bytes=${start}-${available - 1}`},
-      dispatcher: agent,
-      signal: options.signal,
-    })
-    if (response.statusCode !== 206 && !(response.statusCode === 200 && start === 0)) {
-      response.body.resume()
-      return {offset, peer: null, bytes: 0}
-    }
-    let block: Buffer[] = []
-    let blockBytes = 0
-    const check = async (): Promise<boolean> => {
-      const data = Buffer.concat(block, blockBytes)
-      const index = verified / blockSize
-      if (createHash('sha256').update(data).digest('hex') !== record.blockHashes![index]) {
-        quarantine.set(peer, Date.now() + QUARANTINE_MS)
-        ctx.logger.warn('peers', `block ${index} from ${peer} does not match its hash: peer quarantined, the origin sends the rest`)
-        return false
-      }
-      await handle.write(data, 0, data.length, verified)
-      verified += data.length
-      options.onBytes?.(data.length)
-      block = []
-      blockBytes = 0
-      return true
-    }
-    for await (const chunk of response.body) {
-      let buffer = chunk as Buffer
-      while (buffer.length > 0) {
-        const take = Math.min(blockSize - blockBytes, buffer.length)
-        block.push(buffer.subarray(0, take))
-        blockBytes += take
-        buffer = buffer.subarray(take)
-        const blockEnd = Math.min(verified + blockSize, available)
-        if (verified + blockBytes === blockEnd && !(await check())) {
-          response.body.destroy()
-          return finish()
-        }
-      }
+    for (;;) {
+      const position = verified
+      const candidates = segments.filter((segment) => segment.from <= position && position < segment.to).sort((a, b) => b.to - a.to)
+      const segment = candidates[0]
+      if (!segment) break
+      const start = Math.floor((position - segment.from) / segment.blockSize) * segment.blockSize + segment.from
+      const reached = await fetchSegment(ctx, segment, start, handle, agent, options, (bytes, at) => {
+        bytesByPeer[segment.peer] = (bytesByPeer[segment.peer] ?? 0) + Math.max(0, at + bytes - Math.max(at, verified))
+        verified = Math.max(verified, at + bytes)
+      })
+      if (reached < segment.to || isQuarantined(segment.peer)) segments = segments.filter((other) => other.peer !== segment.peer)
+      if (verified >= file.size) break
     }
   } catch (err) {
     if (options.signal.aborted) throw err
-    ctx.logger.info('peers', `peer ${peer} failed after ${verified} bytes (${(err as Error).message}); the origin sends the rest`)
   } finally {
     await handle.datasync().catch(() => undefined)
     await handle.close()
     await agent.close().catch(() => agent.destroy())
   }
-  return finish()
+  return {offset: verified, bytesByPeer}
+}
 
-  function finish(): PeerFetchResult {
-    return {offset: Math.max(offset, verified), peer, bytes: Math.max(0, verified - offset)}
+/** Fetches one peer's segment from `start`; returns the file offset verified up to. */
+async function fetchSegment(ctx: LibContext, segment: Segment, start: number, handle: Awaited<ReturnType<typeof open>>, agent: Awaited<ReturnType<typeof createPeerAgent>>, options: PeerFetchOptions, onBlock: (bytes: number, at: number) => void): Promise<number> {
+  const {peer, record, blockSize} = segment
+  let at = start
+  try {
+    const response = await request(`https://${peer}/BITS-peer-caching/%7B${record.id.replace(/[{}]/g, '')}%7D`, {
+      headers: {range: `bytes=${start - segment.from}-${segment.to - segment.from - 1}`},
+      dispatcher: agent,
+      signal: options.signal,
+    })
+    if (response.statusCode !== 206 && !(response.statusCode === 200 && start === segment.from)) {
+      response.body.resume()
+      return at
+    }
+    let block: Buffer[] = []
+    let blockBytes = 0
+    for await (const chunk of response.body) {
+      let buffer = chunk as Buffer
+      while (buffer.length > 0) {
+        const blockEnd = Math.min(at + blockSize, segment.to)
+        const take = Math.min(blockEnd - at - blockBytes, buffer.length)
+        block.push(buffer.subarray(0, take))
+        blockBytes += take
+        buffer = buffer.subarray(take)
+        if (at + blockBytes < blockEnd) continue
+        const data = Buffer.concat(block, blockBytes)
+        const index = (at - segment.from) / blockSize
+        if (createHash('sha256').update(data).digest('hex') !== record.blockHashes![index]) {
+          quarantine.set(peer, Date.now() + QUARANTINE_MS)
+          ctx.logger.warn('peers', `block ${index} of ${record.id} from ${peer} does not match its hash: peer quarantined`)
+          response.body.destroy()
+          return at
+        }
+        await handle.write(data, 0, data.length, at)
+        options.onBytes?.(data.length)
+        onBlock(data.length, at)
+        at += data.length
+        block = []
+        blockBytes = 0
+      }
+    }
+  } catch (err) {
+    if (options.signal.aborted) throw err
+    ctx.logger.info('peers', `peer ${peer} failed at byte ${at} (${(err as Error).message}); trying elsewhere`)
   }
+  return at
 }
 
 /** The server flag: a finished download joins the cache, so that peers can get it from here. */

@@ -23,7 +23,7 @@ export interface FileDownloadHooks {
    * Peer caching (client flag): fills the temporary file from peers as far as they can; the
    * origin sends the rest.
    */
-  fromPeers?(remote: RemoteFileInfo, temp: string, offset: number): Promise<{offset: number; peer: string | null; bytes: number}>
+  fromPeers?(remote: RemoteFileInfo, temp: string, offset: number): Promise<{offset: number; bytesByPeer: Record<string, number>}>
 }
 
 /** Size and validators of the remote file as the origin announces them. */
@@ -187,9 +187,10 @@ export async function downloadFile(session: HttpSession, job: JobRecord, fileInd
 
   if (remote && offset < remote.size! && hooks.fromPeers) {
     const fromPeers = await hooks.fromPeers(remote, temp, offset)
-    if (fromPeers.peer && fromPeers.offset > offset) {
+    if (fromPeers.offset > offset) {
       offset = fromPeers.offset
-      const bytesFromPeers = {...file.bytesFromPeers, [fromPeers.peer]: (file.bytesFromPeers[fromPeers.peer] ?? 0) + fromPeers.bytes}
+      const bytesFromPeers = {...file.bytesFromPeers}
+      for (const [peer, bytes] of Object.entries(fromPeers.bytesByPeer)) bytesFromPeers[peer] = (bytesFromPeers[peer] ?? 0) + bytes
       file.bytesFromPeers = bytesFromPeers
       await hooks.checkpoint({bytesTransferred: offset, bytesFromPeers})
     }
