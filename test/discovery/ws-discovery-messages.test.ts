@@ -22,7 +22,7 @@ const WINDOWS_HELLO = `<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap
    </wsa:EndpointReference>
    <wsd:Types>msbits:PeerServer</wsd:Types>
    <wsd:Scopes>http://mydomain.com</wsd:Scopes>
-   <wsd:XAddrs>https://[2001:db8::1] https://192.168.1.20</wsd:XAddrs>
+   <wsd:XAddrs>https://[2001:db8::1] https://198.51.100.20</wsd:XAddrs>
    <wsd:MetadataVersion>1</wsd:MetadataVersion>
   </wsd:Hello>
  </soap:Body>
@@ -33,7 +33,7 @@ test('parseDiscovery() - reads the reference Hello, prefixes resolved by namespa
   assert.equal(hello.kind, 'Hello')
   assert.equal(hello.messageId, 'urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0')
   assert.deepEqual(hello.appSequence, {instanceId: 1169067015, messageNumber: 2})
-  assert.deepEqual(hello.peers[0], {address: 'uuid:A99558EB-1111-2222-3333-444455556666', fqdn: 'peer1.mydomain.com', scopes: ['http://mydomain.com'], xaddrs: ['https://[2001:db8::1]', 'https://192.168.1.20'], metadataVersion: 1})
+  assert.deepEqual(hello.peers[0], {address: 'uuid:A99558EB-1111-2222-3333-444455556666', fqdn: 'peer1.mydomain.com', scopes: ['http://mydomain.com'], xaddrs: ['https://[2001:db8::1]', 'https://198.51.100.20'], metadataVersion: 1})
   const renamed = WINDOWS_HELLO.replaceAll('soap:', 's12:').replaceAll('xmlns:soap', 'xmlns:s12').replaceAll('msbits:', 'b:').replaceAll('xmlns:msbits', 'xmlns:b')
   assert.equal(parseDiscovery(Buffer.from(renamed)).peers[0]!.fqdn, 'peer1.mydomain.com')
   const wrongType = WINDOWS_HELLO.replace('<wsd:Types>msbits:PeerServer', '<wsd:Types>wsd:PeerServer')
