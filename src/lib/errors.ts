@@ -68,6 +68,7 @@ export const ERROR_CODES = {
   PEER_UNREACHABLE: {exitCode: ExitCode.PEER_OR_SERVER, retryable: true},
   PEER_PROTOCOL: {exitCode: ExitCode.PEER_OR_SERVER, retryable: false},
   PEER_UNTRUSTED: {exitCode: ExitCode.PEER_OR_SERVER, retryable: false},
+  PEER_TRUST_FULL: {exitCode: ExitCode.PEER_OR_SERVER, retryable: true},
   PEER_QUARANTINED: {exitCode: ExitCode.PEER_OR_SERVER, retryable: true},
   DISCOVERY_FAILED: {exitCode: ExitCode.PEER_OR_SERVER, retryable: true},
   CACHE_MISS: {exitCode: ExitCode.NOT_FOUND, retryable: false},

@@ -128,9 +128,15 @@ async function updateTrusted<T>(ctx: LibContext, change: (entries: TrustedPeer[]
   })
 }
 
+/** A paired entry may push out the oldest only when that one is older than this ([MS-BPAU]'s guard). */
+export const PAIRED_EVICTION_MIN_AGE_MS = 60_000
+
 /**
  * Trusts a peer by its certificate file or its SHA-256 fingerprint. The table keeps at most
- * MAX_TRUSTED entries; adding one more drops the oldest.
+ * MAX_TRUSTED entries; adding one more drops the oldest. Pairing (source 'paired') is guarded as
+ * [MS-BPAU] guards its table: when the table is full it drops the oldest entry only if that entry
+ * is over a minute old, and otherwise refuses with PEER_TRUST_FULL, so that a flood of pairings
+ * cannot flush out the peers trusted before.
  */
 export async function addTrusted(ctx: LibContext, certOrFingerprint: string, source: TrustedPeer['source'] = 'added'): Promise<{added: TrustedPeer; evicted: TrustedPeer[]}> {
   let entry: TrustedPeer
@@ -150,6 +156,11 @@ export async function addTrusted(ctx: LibContext, certOrFingerprint: string, sou
   return updateTrusted(ctx, (entries) => {
     const index = entries.findIndex((existing) => existing.fingerprint === entry.fingerprint)
     if (index >= 0) entries.splice(index, 1)
+    // Throwing here leaves the file as it was: updateTrusted writes only after the change returns.
+    const oldest = entries[0]
+    if (source === 'paired' && entries.length >= MAX_TRUSTED && oldest && ctx.now().getTime() - Date.parse(oldest.addedAt) < PAIRED_EVICTION_MIN_AGE_MS) {
+      throw new BitsError('PEER_TRUST_FULL', `The trust table holds ${MAX_TRUSTED} peers and its oldest was added less than a minute ago`, {hint: 'Try again in a minute, or remove peers with bits peers trust remove'})
+    }
     entries.push(entry)
     const evicted = entries.length > MAX_TRUSTED ? entries.splice(0, entries.length - MAX_TRUSTED) : []
     return {added: entry, evicted}

@@ -12,6 +12,7 @@ import {BitsError} from '../errors.js'
 import {formatJobId, parseGuid} from '../jobs/job-ref.js'
 import {buildSearchResponse, MalformedMessage, parseSearchRequest, type SearchStatus, type WireRecord} from './bpcr-messages.js'
 import {ensureIdentity, isTrusted} from './peer-identity.js'
+import {PAIR_PATH, PairingResponder} from './peer-pairing.js'
 import {PEER_PORT} from './peer-table.js'
 import {RateLimit} from './rate-limit.js'
 
@@ -96,9 +97,11 @@ export class PeerServer {
   #expiry: NodeJS.Timeout | undefined
   readonly #records = new Map<string, {record: CacheRecord; at: number}>()
   readonly #rate: RateLimit | undefined
+  readonly #pairing: PairingResponder
 
   constructor(ctx: LibContext, options: PeerServerOptions = {}) {
     this.#ctx = ctx
+    this.#pairing = new PairingResponder(ctx)
     this.#cache = new CacheStore(ctx)
     this.#options = options
     this.#rate = options.maxRateBytesPerSecond ? new RateLimit(options.maxRateBytesPerSecond) : undefined
@@ -198,6 +201,8 @@ export class PeerServer {
       if (req.httpVersion !== '1.1') return this.#status(req, res, 505)
       const url = (req.url ?? '/').split('?')[0]!
       if (url === PATH && req.method === 'POST') return await this.#search(req, res)
+      // Pairing (openbits, not [MS-BPCR]): peers sharing the group secret trust each other.
+      if (url === PAIR_PATH && req.method === 'POST') return await this.#pairing.handle(req, res)
       const match = /^\/BITS-peer-caching\/(?:%7B|\{)?([0-9a-f-]{36})(?:%7D|\})?$/i.exec(url)
       if (match && (req.method === 'GET' || req.method === 'HEAD')) return await this.#download(req, res, match[1]!)
       return this.#status(req, res, 404)
