@@ -16,5 +16,7 @@ if (files.length === 0) {
   process.exit(1)
 }
 const concurrency = process.env.BITS_TEST_CONCURRENCY ?? '2'
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files], {stdio: 'inherit'})
+// Tests reach loopback and namespaces they make only: multicast discovery stays off unless a test turns it on.
+const env = {...process.env, BITS_PEER_DISCOVERY: 'off'}
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files], {stdio: 'inherit', env})
 process.exit(result.status ?? 1)

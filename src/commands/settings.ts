@@ -13,7 +13,8 @@ export default class SettingsCommand extends BaseCommand {
   defaultPeerCachingFlags  peer-caching flags of new jobs: 1 client, 2 server (0)
   maxFilesPerJob           files one job may hold (200, the BITS MaxFilesPerJob policy)
   httpProxy, httpsProxy, noProxy  proxies of PRECONFIG jobs where HTTP_PROXY etc. are not set
-  pacUrl                   PAC script (URL or file) of AUTODETECT jobs where BITS_PAC_URL is not set`
+  pacUrl                   PAC script (URL or file) of AUTODETECT jobs where BITS_PAC_URL is not set
+  peerDiscovery            find peers by multicast WS-Discovery (true); BITS_PEER_DISCOVERY=off overrides`
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> autoStartDaemon false', '<%= config.bin %> <%= command.id %> maxBackgroundJobs 2', '<%= config.bin %> <%= command.id %> httpsProxy http://proxy.example:3128']
   static override args = {
     name: Args.string({description: 'Setting to show or change'}),

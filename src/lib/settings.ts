@@ -23,6 +23,8 @@ export interface Settings {
   noProxy: string
   /** PAC script (URL or file) for AUTODETECT jobs, where BITS_PAC_URL is not set. */
   pacUrl: string
+  /** [MS-BPDP] multicast discovery by peer servers and searches; BITS_PEER_DISCOVERY=off overrides it. */
+  peerDiscovery: boolean
 }
 
 export const SETTING_DEFAULTS: Settings = {
@@ -36,6 +38,7 @@ export const SETTING_DEFAULTS: Settings = {
   httpsProxy: '',
   noProxy: '',
   pacUrl: '',
+  peerDiscovery: true,
 }
 
 const SCHEMA = {
@@ -49,6 +52,7 @@ const SCHEMA = {
   httpsProxy: {type: 'string'},
   noProxy: {type: 'string'},
   pacUrl: {type: 'string'},
+  peerDiscovery: {type: 'boolean'},
 } as const
 
 export type SettingName = keyof Settings

@@ -5,7 +5,7 @@ import {servePeers} from '../../lib/peers/peer-service.js'
 
 export default class PeersServe extends BaseCommand {
   static override summary = 'Serve this machine\'s peer cache to trusted peers ([MS-BPCR], HTTPS)'
-  static override description = 'Peers must present a certificate in the trust table (bits peers trust add); this machine presents its identity (bits peers identity). Listens on 127.0.0.1 unless --host says otherwise. SIGINT or SIGTERM stops gracefully. bits serve --peers runs the same server beside the job scheduler.'
+  static override description = 'Peers must present a certificate in the trust table (bits peers trust add); this machine presents its identity (bits peers identity). Listens on 127.0.0.1 unless --host says otherwise; listening beyond loopback it also advertises itself by WS-Discovery (Hello on start, Bye on stop, answers to Probes) unless --no-discovery. SIGINT or SIGTERM stops gracefully. bits serve --peers runs the same server beside the job scheduler.'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --port 2178 --max-rate 10MiB']
   static override flags = {
     port: Flags.integer({summary: 'TCP port.', default: 2178, min: 0, max: 65_535}),
@@ -13,6 +13,7 @@ export default class PeersServe extends BaseCommand {
     'max-searches': Flags.integer({summary: 'Searches handled at once; more are answered 503.', default: 16, min: 1}),
     'max-rate': Flags.string({summary: 'Cap on the bytes per second all peers download from here together, e.g. 10MiB.'}),
     'max-connections': Flags.integer({summary: 'Connections served at once.', default: 256, min: 1}),
+    discovery: Flags.boolean({summary: 'Send Hello/Bye and answer Probes ([MS-BPDP]) when listening beyond loopback.', default: true, allowNo: true}),
     workers: Flags.integer({summary: 'Processes sharing the port (one per core serves the most).', default: 1, min: 1, max: 64}),
   }
 
@@ -27,6 +28,7 @@ export default class PeersServe extends BaseCommand {
         maxConnections: flags['max-connections'],
         maxRate: flags['max-rate'],
         workers: flags.workers,
+        discovery: flags.discovery,
         signal,
         onListening: (address) => process.stderr.write(`Serving the peer cache on https://${address.host}:${address.port}/BITS-peer-caching\n`),
       }),

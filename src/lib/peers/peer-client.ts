@@ -4,7 +4,10 @@ import {Agent, buildConnector, request} from 'undici'
 import type {LibContext} from '../context.js'
 import {buildSearchRequest, MalformedMessage, parseSearchResponse, type SearchRequest, type WireRecord} from './bpcr-messages.js'
 import {ensureIdentity, listTrusted, trustedCas} from './peer-identity.js'
-import {listPeers, markAuthenticated, removePeer, type PeerEntry} from './peer-table.js'
+import {discoveryTransportFor} from './discovery/discovery-agent.js'
+import {DISCOVERY_LIFETIME_MS, requestDiscovery} from './discovery/discovery-service.js'
+import type {DiscoveryTransport} from './discovery/discovery-transport.js'
+import {listPeers, markAuthenticated, removePeer} from './peer-table.js'
 
 /** How one peer answered a search (the FileDiscoveryAttempt results of [MS-BPCR] §3.1.7.3). */
 export interface PeerAnswer {
@@ -21,6 +24,13 @@ export interface SearchOptions {
   attemptTimeoutMs?: number
   /** The whole FileSearchRequest. @default 60000 */
   searchTimeoutMs?: number
+  /**
+   * Discovery when the table holds fewer than `idealServers` peers ([MS-BPCR] §3.1.7.4.5). By
+   * default the settings choose the transport; null turns it off for this search.
+   */
+  discovery?: {transport: DiscoveryTransport; scopes?: string[]} | null
+  /** How long a search waits for discovery answers; the discovery itself runs on for its 30 s lifetime. @default 5000 */
+  discoveryWaitMs?: number
 }
 
 const RESULT_OF_STATUS: Record<string, PeerAnswer['result']> = {
@@ -33,6 +43,11 @@ const RESULT_OF_STATUS: Record<string, PeerAnswer['result']> = {
 }
 
 class UntrustedServer extends Error {}
+
+async function defaultDiscovery(ctx: LibContext): Promise<SearchOptions['discovery']> {
+  const transport = await discoveryTransportFor(ctx)
+  return transport ? {transport} : null
+}
 
 /**
  * An HTTPS agent for peers: presents this machine's identity and accepts a server only when its
@@ -58,8 +73,8 @@ export async function createPeerAgent(ctx: LibContext, timeoutMs: number): Promi
   return new Agent({connect: connector as buildConnector.connector, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
 }
 
-function peerUrl(peer: PeerEntry): string {
-  return `https://${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
+function peerName(peer: {host: string; port: number}): string {
+  return `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
 }
 
 /**
@@ -69,40 +84,64 @@ function peerUrl(peer: PeerEntry): string {
  */
 export async function searchPeers(ctx: LibContext, query: SearchRequest, options: SearchOptions = {}): Promise<PeerAnswer[]> {
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000
+  const idealServers = options.idealServers ?? 10
   // Peers that authenticated before come first ([MS-BPCR] §3.1.7.4.2), in random order within each group.
   const peers = (await listPeers(ctx))
     .map((peer) => ({peer, order: (peer.authenticatedAt ? 0 : 1) + Math.random()}))
     .sort((a, b) => a.order - b.order)
     .map(({peer}) => peer)
-    .slice(0, options.idealServers ?? 10)
-  if (peers.length === 0) return []
+    .slice(0, idealServers)
+  const discovery = peers.length < idealServers ? (options.discovery === undefined ? await defaultDiscovery(ctx) : options.discovery) : null
+  if (peers.length === 0 && !discovery) return []
   const agent = await createPeerAgent(ctx, attemptTimeoutMs)
   const body = buildSearchRequest(query)
   const deadline = AbortSignal.timeout(options.searchTimeoutMs ?? 60_000)
+  const attempt = async (peer: {host: string; port: number}): Promise<PeerAnswer> => {
+    const name = peerName(peer)
+    try {
+      const response = await request(`https://${name}/BITS-peer-caching`, {
+        method: 'POST',
+        body,
+        headers: {'content-length': String(body.length), 'user-agent': 'openbits'},
+        dispatcher: agent,
+        signal: AbortSignal.any([deadline, AbortSignal.timeout(attemptTimeoutMs)]),
+      })
+      const bytes = Buffer.from(await response.body.arrayBuffer())
+      if (response.statusCode === 503) return {peer: name, result: 'OUT_OF_RESOURCES', records: []}
+      if (response.statusCode !== 200) return {peer: name, result: 'UNKNOWN', records: [], detail: `HTTP ${response.statusCode}`}
+      const parsed = parseSearchResponse(bytes, query.maxRecords)
+      return {peer: name, result: RESULT_OF_STATUS[parsed.status] ?? 'UNKNOWN', records: parsed.status === 'Success' ? parsed.records : []}
+    } catch (err) {
+      if (err instanceof MalformedMessage) return {peer: name, result: 'UNKNOWN', records: [], detail: err.message}
+      const untrusted = err instanceof UntrustedServer || (err as {cause?: unknown}).cause instanceof UntrustedServer
+      return {peer: name, result: untrusted ? 'SERVER_CERT_UNKNOWN' : 'TRANSPORT_ERROR', records: [], detail: (err as Error).message}
+    }
+  }
   try {
-    const answers = await Promise.all(
-      peers.map(async (peer): Promise<PeerAnswer> => {
-        const name = `${peer.host.includes(":") ? `[${peer.host}]` : peer.host}:${peer.port}`
-        try {
-          const response = await request(`${peerUrl(peer)}/BITS-peer-caching`, {
-            method: 'POST',
-            body,
-            headers: {'content-length': String(body.length), 'user-agent': 'openbits'},
-            dispatcher: agent,
-            signal: AbortSignal.any([deadline, AbortSignal.timeout(attemptTimeoutMs)]),
-          })
-          const bytes = Buffer.from(await response.body.arrayBuffer())
-          if (response.statusCode === 503) return {peer: name, result: 'OUT_OF_RESOURCES', records: []}
-          if (response.statusCode !== 200) return {peer: name, result: 'UNKNOWN', records: [], detail: `HTTP ${response.statusCode}`}
-          const parsed = parseSearchResponse(bytes, query.maxRecords)
-          return {peer: name, result: RESULT_OF_STATUS[parsed.status] ?? 'UNKNOWN', records: parsed.status === 'Success' ? parsed.records : []}
-        } catch (err) {
-          if (err instanceof MalformedMessage) return {peer: name, result: 'UNKNOWN', records: [], detail: err.message}
-          const untrusted = err instanceof UntrustedServer || (err as {cause?: unknown}).cause instanceof UntrustedServer
-          return {peer: name, result: untrusted ? 'SERVER_CERT_UNKNOWN' : 'TRANSPORT_ERROR', records: [], detail: (err as Error).message}
-        }
-      }),
-    )
+    const asked = new Set(peers.map(peerName))
+    const attempts = peers.map(attempt)
+    if (discovery) {
+      // STATE_DISCOVER_SERVERS: peers that answer the Probe are asked as they arrive, while servers are still needed.
+      let waiting = true
+      const discovered = requestDiscovery(ctx, {
+        ...discovery,
+        waitMs: DISCOVERY_LIFETIME_MS,
+        unref: true,
+        onPeer(peer) {
+          const name = peerName(peer)
+          if (!waiting || asked.has(name) || asked.size >= idealServers) return
+          asked.add(name)
+          attempts.push(attempt(peer))
+        },
+      }).catch((err: unknown) => {
+        ctx.logger.warn('peers', `discovery failed: ${(err as Error).message}`)
+        return {suppressed: false}
+      })
+      const outcome = await Promise.race([discovered, new Promise<'waited'>((resolve) => setTimeout(resolve, options.discoveryWaitMs ?? 5000, 'waited').unref())])
+      waiting = false
+      if (outcome !== 'waited' && outcome.suppressed) ctx.logger.debug('peers', 'discovery suppressed: a Probe went out less than 10 minutes ago')
+    }
+    const answers = await Promise.all(attempts)
     await markAuthenticated(ctx, answers.filter((answer) => answer.result === 'FOUND' || answer.result === 'NOT_FOUND').map((answer) => answer.peer))
     for (const answer of answers) {
       if (answer.result === 'ACCESS_DENIED' || answer.result === 'INVALID_SEARCH' || answer.result === 'UNKNOWN') {

@@ -1,4 +1,4 @@
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir, readFile, rm} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import path from 'node:path'
 import type {LibContext} from '../context.js'
@@ -22,8 +22,22 @@ export interface PeerEntry {
   authenticatedAt?: string | null
 }
 
+/** [MS-BPDP] §3.2.2.3: a discovered address not refreshed for 7 days is scavenged. */
+export const DISCOVERED_ADDRESS_LIFETIME_MS = 7 * 24 * 3600_000
+
 function tableFile(ctx: LibContext): string {
   return path.join(ctx.stateDir, StateLayout.peers, 'peers.json')
+}
+
+/** When discovery last probed (the suppression timer), kept beside the table it fills. */
+export function discoveryStateFile(ctx: LibContext): string {
+  return path.join(ctx.stateDir, StateLayout.peers, 'discovery.json')
+}
+
+/** Peers added by hand or paired stay; discovered ones age out unless a Hello, ProbeMatch or search refreshes them. */
+function current(ctx: LibContext, peers: PeerEntry[]): PeerEntry[] {
+  const oldest = ctx.now().getTime() - DISCOVERED_ADDRESS_LIFETIME_MS
+  return peers.filter((peer) => peer.source !== 'discovered' || Date.parse(peer.lastSeenAt) >= oldest)
 }
 
 /** Parses `HOST[:PORT]` (IPv6 in brackets); the port defaults to 2178. */
@@ -39,7 +53,7 @@ export function parsePeerAddress(text: string): {host: string; port: number} {
 
 export async function listPeers(ctx: LibContext): Promise<PeerEntry[]> {
   try {
-    return JSON.parse(await readFile(tableFile(ctx), 'utf8')) as PeerEntry[]
+    return current(ctx, JSON.parse(await readFile(tableFile(ctx), 'utf8')) as PeerEntry[])
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return []
     throw new BitsError('STATE_CORRUPT', `Peer table ${tableFile(ctx)} is unreadable: ${(err as Error).message}`, {hint: 'Delete it (bits peers clear) and add the peers again'})
@@ -89,11 +103,17 @@ export async function markAuthenticated(ctx: LibContext, names: string[]): Promi
   await updatePeers(ctx, (peers) => {
     for (const peer of peers) {
       const name = `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
-      if (names.includes(name)) peer.authenticatedAt = now
+      if (!names.includes(name)) continue
+      // A successful [MS-BPCR] contact refreshes the address too (§3.2.6.7).
+      peer.authenticatedAt = now
+      peer.lastSeenAt = now
     }
   })
 }
 
+/** Empties the table and, as [MS-BPDP] §3.2.6.3 says, resets the discovery suppression timer. */
 export async function clearPeers(ctx: LibContext): Promise<{removed: number}> {
-  return updatePeers(ctx, (peers) => ({removed: peers.splice(0).length}))
+  const result = await updatePeers(ctx, (peers) => ({removed: peers.splice(0).length}))
+  await rm(discoveryStateFile(ctx), {force: true})
+  return result
 }

@@ -2,8 +2,7 @@ import type {LibContext} from '../context.js'
 import {BitsError} from '../errors.js'
 import type {JobView} from '../jobs/job.js'
 import {proxyEnvironment, readSettings} from '../settings.js'
-import {startPeerService} from '../peers/peer-service.js'
-import type {PeerServerOptions} from '../peers/peer-server.js'
+import {startPeerServices, type PeerServiceOptions} from '../peers/peer-service.js'
 import {startUploadService, type UploadServiceOptions} from '../upload/upload-service.js'
 import {Daemon, type DaemonStopReason} from './daemon.js'
 
@@ -21,7 +20,7 @@ export interface ServeOptions {
   idleExitSeconds?: number
   onEvent?(event: ServeEvent): void
   /** Serve the peer cache too ([MS-BPCR]). */
-  peers?: PeerServerOptions
+  peers?: PeerServiceOptions
   /** Accept BITS uploads too. */
   upload?: UploadServiceOptions
 }
@@ -54,7 +53,7 @@ export async function serveStateDir(ctx: LibContext, options: ServeOptions): Pro
     options.onEvent?.({type: 'state', time: time(), previous, job: {id: job.id, displayName: job.displayName, state: job.state, bytesTransferred: job.bytesTransferred, bytesTotal: job.bytesTotal, error: job.error}})
   })
   try {
-    if (options.peers) daemon.addService(await startPeerService(ctx, options.peers))
+    if (options.peers) for (const service of await startPeerServices(ctx, options.peers)) daemon.addService(service)
     if (options.upload) daemon.addService(await startUploadService(ctx, options.upload))
   } catch (err) {
     await daemon.close()

@@ -1,0 +1,170 @@
+import {after, before, test} from 'node:test'
+import assert from 'node:assert/strict'
+import {createSocket} from 'node:dgram'
+import path from 'node:path'
+import {createContext, type LibContext} from '../../src/lib/context.js'
+import {startDiscoveryAgent} from '../../src/lib/peers/discovery/discovery-agent.js'
+import {DiscoveryResponder, requestDiscovery} from '../../src/lib/peers/discovery/discovery-service.js'
+import {unicastTransport, type DiscoveryTransport} from '../../src/lib/peers/discovery/discovery-transport.js'
+import {buildDiscovery} from '../../src/lib/peers/discovery/ws-discovery-messages.js'
+import {searchPeers} from '../../src/lib/peers/peer-client.js'
+import {addTrusted, ensureIdentity} from '../../src/lib/peers/peer-identity.js'
+import {PeerServer} from '../../src/lib/peers/peer-server.js'
+import {addPeer, clearPeers, listPeers} from '../../src/lib/peers/peer-table.js'
+import {makeTempDir} from '../helpers/temp-dir.js'
+
+/** Free UDP ports on 127.0.0.1: the stand-in for the multicast group (loopback unicast only). */
+async function freeUdpPorts(count: number): Promise<number[]> {
+  const sockets = await Promise.all(Array.from({length: count}, () => new Promise<ReturnType<typeof createSocket>>((resolve) => {
+    const socket = createSocket('udp4')
+    socket.bind(0, '127.0.0.1', () => resolve(socket))
+  })))
+  const ports = sockets.map((socket) => socket.address().port)
+  for (const socket of sockets) socket.close()
+  return ports
+}
+
+/** One transport per member; each member's datagrams reach all of them. */
+async function loopbackGroup(count: number): Promise<DiscoveryTransport[]> {
+  const ports = await freeUdpPorts(count)
+  const group = ports.map((port) => ({address: '127.0.0.1', port}))
+  return ports.map((port) => unicastTransport({bindAddress: '127.0.0.1', bindPort: port, group}))
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+let dir: string
+let cleanup: () => Promise<void>
+before(async () => {
+  ;({dir, cleanup} = await makeTempDir())
+})
+after(() => cleanup())
+
+const context = (name: string, now?: () => Date) => createContext(path.join(dir, name), now ? {now} : {})
+
+test('two peer servers find each other: the second one\'s Hello reaches the first, its start-up Probe finds the first; Bye changes nothing', async () => {
+  const [first, second] = await loopbackGroup(2)
+  const a = context('agent-a')
+  const b = context('agent-b')
+  const agentA = await startDiscoveryAgent(a, {httpsHost: '127.0.0.1', httpsPort: 21001, transport: first!})
+  assert.ok(agentA)
+  const agentB = await startDiscoveryAgent(b, {httpsHost: '127.0.0.1', httpsPort: 21002, transport: second!})
+  assert.ok(agentB)
+  try {
+    const bSeenByA = await until('A to hear B\'s Hello', async () => (await listPeers(a)).find((peer) => peer.port === 21002))
+    assert.equal(bSeenByA.source, 'discovered')
+    assert.equal(bSeenByA.host, '127.0.0.1')
+    const aSeenByB = await until('B\'s Probe to find A', async () => (await listPeers(b)).find((peer) => peer.port === 21001))
+    assert.equal(aSeenByB.source, 'discovered')
+    assert.equal((await listPeers(a)).length, 1, 'a server never lists itself')
+  } finally {
+    await agentB.close()
+    await agentA.close()
+  }
+  assert.ok((await listPeers(a)).some((peer) => peer.port === 21002), 'Bye is ignored, as Windows clients do')
+})
+
+test('Hello: repeats (same MessageID) and stale AppSequence numbers are dropped; out-of-scope Hellos ignored', async () => {
+  const [listener, sender] = await loopbackGroup(2)
+  const heard: number[] = []
+  const responder = new DiscoveryResponder({transport: listener!, httpsPort: 2178, addresses: ['127.0.0.1'], fqdn: 'me', onHello: (peers) => heard.push(peers[0]!.port)})
+  await responder.start()
+  const channel = await sender!.open('prober', () => undefined)
+  try {
+    const hello = (messageNumber: number, port: number, messageId?: string, scopes = ['http://openbits.local']) =>
+      buildDiscovery({kind: 'Hello', messageId, peers: [{address: 'uuid:00000000-0000-4000-8000-000000000001', fqdn: 'other', scopes, xaddrs: ['https://127.0.0.1'], port, metadataVersion: 1}], appSequence: {instanceId: 100, messageNumber}})
+    await channel.toGroup(hello(5, 30005, 'urn:uuid:00000000-0000-4000-8000-0000000000aa'))
+    await channel.toGroup(hello(5, 30005, 'urn:uuid:00000000-0000-4000-8000-0000000000aa'))
+    await channel.toGroup(hello(3, 30003))
+    await channel.toGroup(hello(7, 30007, undefined, ['http://another-group.example']))
+    await channel.toGroup(hello(8, 30008))
+    await until('the last Hello', async () => (heard.includes(30008) ? true : undefined))
+    assert.deepEqual(heard, [30005, 30008])
+  } finally {
+    channel.close()
+    await responder.close()
+  }
+})
+
+test('discovery requests: suppressed for 10 minutes after a Probe, forced ones go out, clearing the table resets the timer', async () => {
+  let now = Date.parse('2026-11-30T10:00:00Z')
+  const ctx = context('suppression', () => new Date(now))
+  const [server, prober] = await loopbackGroup(2)
+  const responder = new DiscoveryResponder({transport: server!, httpsPort: 22000, addresses: ['127.0.0.1'], fqdn: 'srv', maxAnswerDelayMs: 50})
+  await responder.start()
+  try {
+    const first = await requestDiscovery(ctx, {transport: prober!, waitMs: 600})
+    assert.deepEqual([first.suppressed, first.peers.map((peer) => peer.port)], [false, [22000]])
+    now += 9 * 60_000
+    assert.equal((await requestDiscovery(ctx, {transport: prober!, waitMs: 600})).suppressed, true)
+    assert.equal((await requestDiscovery(ctx, {transport: prober!, waitMs: 600, force: true})).suppressed, false)
+    now += 9 * 60_000
+    assert.equal((await requestDiscovery(ctx, {transport: prober!, waitMs: 600})).suppressed, true, 'the forced probe restarted the timer')
+    await clearPeers(ctx)
+    const afterClear = await requestDiscovery(ctx, {transport: prober!, waitMs: 600})
+    assert.equal(afterClear.suppressed, false)
+    now += 11 * 60_000
+    assert.equal((await requestDiscovery(ctx, {transport: prober!, waitMs: 600})).suppressed, false)
+  } finally {
+    await responder.close()
+  }
+})
+
+test('discovered addresses age out after 7 days unless refreshed; added ones stay', async () => {
+  let now = Date.parse('2026-11-01T00:00:00Z')
+  const ctx = context('aging', () => new Date(now))
+  await addPeer(ctx, {host: '127.0.0.7', source: 'discovered'})
+  await addPeer(ctx, {host: '127.0.0.8', source: 'discovered'})
+  await addPeer(ctx, {host: '127.0.0.9', source: 'added'})
+  now += 6 * 24 * 3600_000
+  await addPeer(ctx, {host: '127.0.0.8', source: 'discovered'})
+  now += 2 * 24 * 3600_000
+  assert.deepEqual((await listPeers(ctx)).map((peer) => peer.host), ['127.0.0.8', '127.0.0.9'])
+  now += 6 * 24 * 3600_000
+  assert.deepEqual((await listPeers(ctx)).map((peer) => peer.host), ['127.0.0.9'])
+})
+
+test('a search with too few peers triggers discovery and asks what answers; discovery never trusts by itself', async () => {
+  const client = context('search-client')
+  const trusted = context('search-trusted')
+  const stranger = context('search-stranger')
+  await addTrusted(trusted, (await ensureIdentity(client)).certPem)
+  await addTrusted(client, (await ensureIdentity(trusted)).certPem)
+  await addTrusted(stranger, (await ensureIdentity(client)).certPem)
+  const [trustedUdp, strangerUdp, proberUdp] = await loopbackGroup(3)
+  const servers = [new PeerServer(trusted, {host: '127.0.0.1', port: 0}), new PeerServer(stranger, {host: '127.0.0.1', port: 0})]
+  const [trustedPort, strangerPort] = [(await servers[0]!.listen()).port, (await servers[1]!.listen()).port]
+  const responders = [
+    new DiscoveryResponder({transport: trustedUdp!, httpsPort: trustedPort, addresses: ['127.0.0.1'], fqdn: 'trusted', maxAnswerDelayMs: 50}),
+    new DiscoveryResponder({transport: strangerUdp!, httpsPort: strangerPort, addresses: ['127.0.0.1'], fqdn: 'stranger', maxAnswerDelayMs: 50}),
+  ]
+  for (const responder of responders) await responder.start()
+  try {
+    assert.deepEqual(await listPeers(client), [])
+    const answers = await searchPeers(client, {originUrl: 'https://origin.example/nothing.bin', fileSize: 10}, {discovery: {transport: proberUdp!}, discoveryWaitMs: 2000, attemptTimeoutMs: 3000})
+    const byPort = Object.fromEntries(answers.map((answer) => [Number(answer.peer.split(':').pop()), answer.result]))
+    assert.deepEqual(byPort, {[trustedPort]: 'NOT_FOUND', [strangerPort]: 'SERVER_CERT_UNKNOWN'})
+    const table = await listPeers(client)
+    assert.deepEqual(table.map((peer) => [peer.port, peer.source, Boolean(peer.authenticatedAt)]).sort(), [[trustedPort, 'discovered', true], [strangerPort, 'discovered', false]].sort())
+    // Within the suppression time a second search sends no Probe: it asks the table only.
+    const before = responders.map((responder) => responder.answered)
+    await searchPeers(client, {originUrl: 'https://origin.example/nothing.bin', fileSize: 10}, {discovery: {transport: proberUdp!}, discoveryWaitMs: 500, attemptTimeoutMs: 3000})
+    assert.deepEqual(responders.map((responder) => responder.answered), before)
+  } finally {
+    for (const responder of responders) await responder.close()
+    for (const server of servers) await server.close()
+  }
+})
+
+test('a peer server on loopback only is not advertised', async () => {
+  const ctx: LibContext = {...context('loopback-only'), env: {BITS_PEER_DISCOVERY: 'on'}}
+  assert.equal(await startDiscoveryAgent(ctx, {httpsHost: '127.0.0.1', httpsPort: 2178}), undefined)
+})
