@@ -19,12 +19,20 @@ export interface CliOptions {
   cwd?: string
   input?: string
   timeoutMs?: number
+  /** Run inside this network namespace (ip netns exec; the test made it). */
+  netns?: string
+}
+
+/** The command line that runs `bits`, inside a network namespace when asked. */
+export function bitsCommand(args: string[], netns?: string): [string, string[]] {
+  return netns ? ['ip', ['netns', 'exec', netns, process.execPath, BIN, ...args]] : [process.execPath, [BIN, ...args]]
 }
 
 /** Runs the built `bits` binary as a real process against a state directory. */
 export function runCli(args: string[], options: CliOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [command, argv] = bitsCommand(args, options.netns)
+    const child = spawn(command, argv, {
       cwd: options.cwd ?? process.cwd(),
       env: {...process.env, BITS_STATE_DIR: options.stateDir, BITS_NO_DAEMON: '1', ...options.env},
       stdio: ['pipe', 'pipe', 'pipe'],

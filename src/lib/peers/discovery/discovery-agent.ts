@@ -3,9 +3,10 @@ import {isIP} from 'node:net'
 import type {LibContext} from '../../context.js'
 import type {DaemonService} from '../../server/daemon.js'
 import {readSettings} from '../../settings.js'
+import {readGroup} from '../peer-group.js'
 import {ensureIdentity} from '../peer-identity.js'
 import {addPeer} from '../peer-table.js'
-import {DEFAULT_SCOPE, DiscoveryResponder, endpointOf, requestDiscovery} from './discovery-service.js'
+import {DiscoveryResponder, endpointOf, requestDiscovery} from './discovery-service.js'
 import {advertisedAddresses, multicastTransport, type DiscoveryTransport} from './discovery-transport.js'
 
 /**
@@ -26,7 +27,7 @@ export interface DiscoveryAgentOptions {
   /** Where the peer server listens. */
   httpsHost: string
   httpsPort: number
-  /** The group scope. @default DEFAULT_SCOPE */
+  /** The group scope. @default the group's (bits peers group) */
   scope?: string
   /** Overrides the transport the settings choose (tests). */
   transport?: DiscoveryTransport
@@ -47,7 +48,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
   const transport = options.transport ?? (await discoveryTransportFor(ctx, onlyAddress))
   if (!transport) return undefined
   const identity = await ensureIdentity(ctx)
-  const scopes = [options.scope ?? DEFAULT_SCOPE]
+  const scopes = [options.scope ?? (await readGroup(ctx)).scope]
   const responder = new DiscoveryResponder({
     transport,
     httpsPort: options.httpsPort,
@@ -58,7 +59,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
     onHello(peers) {
       for (const peer of peers) {
         void addPeer(ctx, {host: peer.host, port: peer.port, source: 'discovered'})
-          .then(() => ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peer.host}:${peer.port}`))
+          .then(() => ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`))
           .catch((err: unknown) => ctx.logger.warn('discovery', `could not record ${peer.host}: ${String(err)}`))
       }
     },

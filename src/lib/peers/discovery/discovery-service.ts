@@ -5,12 +5,11 @@ import path from 'node:path'
 import type {LibContext} from '../../context.js'
 import {BitsError} from '../../errors.js'
 import {writeFileAtomic} from '../../state/atomic-write.js'
+import {DEFAULT_GROUP_SCOPE, readGroup} from '../peer-group.js'
 import {addPeer, discoveryStateFile, PEER_PORT, type PeerEntry} from '../peer-table.js'
 import type {DiscoveryChannel, DiscoveryTransport} from './discovery-transport.js'
 import {buildDiscovery, MalformedDiscovery, NS, parseDiscovery, scopeMatches, type DiscoveryMessage, type PeerAdvertisement} from './ws-discovery-messages.js'
 
-/** The default scope: the group of openbits peers that are not in a Windows domain. */
-export const DEFAULT_SCOPE = 'http://openbits.local'
 
 /** [MS-BPDP] §3.2.2: one discovery request lives 30 s; after a Probe, requests are suppressed 10 minutes. */
 export const DISCOVERY_LIFETIME_MS = 30_000
@@ -127,7 +126,7 @@ export class DiscoveryResponder {
     this.#advertisement = {
       address: options.endpoint ?? `uuid:${randomUUID()}`,
       fqdn: options.fqdn,
-      scopes: options.scopes ?? [DEFAULT_SCOPE],
+      scopes: options.scopes ?? [DEFAULT_GROUP_SCOPE],
       xaddrs: options.addresses.map((address) => (address.includes(':') ? `https://[${address}]` : `https://${address}`)),
       ...(options.httpsPort === PEER_PORT ? {} : {port: options.httpsPort}),
       metadataVersion: 1,
@@ -234,7 +233,7 @@ export async function probePeers(options: ProbeOptions): Promise<DiscoveredPeer[
     }
   })
   try {
-    const probe = buildDiscovery({kind: 'Probe', messageId, peers: [], probe: {types: ['msbits:PeerServer'], scopes: options.scopes ?? [DEFAULT_SCOPE]}})
+    const probe = buildDiscovery({kind: 'Probe', messageId, peers: [], probe: {types: ['msbits:PeerServer'], scopes: options.scopes ?? [DEFAULT_GROUP_SCOPE]}})
     if (options.unref) channel.unref()
     await twice(() => channel.toGroup(probe))
     await abortableSleep(options.waitMs ?? 3000, options.signal, options.unref)
@@ -271,6 +270,7 @@ export async function requestDiscovery(ctx: LibContext, request: DiscoveryReques
   const adding: Promise<PeerEntry>[] = []
   await probePeers({
     ...request,
+    scopes: request.scopes ?? [(await readGroup(ctx)).scope],
     waitMs: request.waitMs ?? DISCOVERY_LIFETIME_MS,
     onPeer(peer) {
       adding.push(addPeer(ctx, {host: peer.host, port: peer.port, source: 'discovered'}))
