@@ -17,6 +17,9 @@ const NS_B = `obB${tag}`
 const ADDRESS_A = '198.18.0.1'
 const ADDRESS_B = '198.18.0.2'
 const ORIGIN_PORT = 8080
+// A second link carries IPv6 only (documentation prefix), so that FF02::C is tested on its own.
+const ADDRESS6_A = '2001:db8::1'
+const ADDRESS6_B = '2001:db8::2'
 
 function ip(...args: string[]): {ok: boolean; error: string} {
   const result = spawnSync('ip', args, {encoding: 'utf8', timeout: 10_000})
@@ -40,6 +43,13 @@ function makeNetwork(): string | undefined {
     ['-n', NS_B, 'link', 'set', 'lo', 'up'],
     ['-n', NS_A, 'link', 'set', `${NS_A}v`, 'up'],
     ['-n', NS_B, 'link', 'set', `${NS_B}v`, 'up'],
+    ['link', 'add', `${NS_A}w`, 'type', 'veth', 'peer', 'name', `${NS_B}w`],
+    ['link', 'set', `${NS_A}w`, 'netns', NS_A],
+    ['link', 'set', `${NS_B}w`, 'netns', NS_B],
+    ['-n', NS_A, 'addr', 'add', `${ADDRESS6_A}/64`, 'dev', `${NS_A}w`, 'nodad'],
+    ['-n', NS_B, 'addr', 'add', `${ADDRESS6_B}/64`, 'dev', `${NS_B}w`, 'nodad'],
+    ['-n', NS_A, 'link', 'set', `${NS_A}w`, 'up'],
+    ['-n', NS_B, 'link', 'set', `${NS_B}w`, 'up'],
   ]
   for (const step of steps) {
     const result = ip(...step)
@@ -133,6 +143,9 @@ test('two bits serve --peers in two namespaces discover each other, pair, and B\
   await until('A to advertise itself', async () => (serveA.output().includes('advertising') ? true : undefined), 15_000, serveA.output)
   const startedB = Date.now()
   const serveB = serve(NS_B, stateB)
+  t.after(() => {
+    for (const {child} of [serveA, serveB]) child.kill('SIGINT')
+  })
   const log = () => `--- A:\n${serveA.output()}\n--- B:\n${serveB.output()}`
   const peersOf = async (stateDir: string) => ok(await runCli(['peers', 'list', '--json'], {stateDir}), 'peers list').json.result.peers as {host: string; source: string}[]
   const aSeenByB = await until('B to discover A', async () => (await peersOf(stateB)).find((peer) => peer.host === ADDRESS_A), 15_000, log)
@@ -164,8 +177,17 @@ test('two bits serve --peers in two namespaces discover each other, pair, and B\
   const sent = await fetchInNamespace(NS_A, `http://${ADDRESS_A}:${ORIGIN_PORT}/sent`)
   assert.equal(sent[ADDRESS_B] ?? 0, 0, 'the origin sent B no body bytes')
   assert.equal(sent[ADDRESS_A], body.length)
+})
 
-  for (const {child} of [serveA, serveB]) child.kill('SIGINT')
+test('IPv6 alone: a peer server on a link without IPv4 is found through FF02::C', {timeout: 60_000}, async (t) => {
+  if (unavailable) return t.skip(`network namespaces cannot be created here: ${unavailable}`)
+  const stateA = path.join(dir, 'a6')
+  const stateB = path.join(dir, 'b6')
+  const server = start(NS_A, bitsCommand(['peers', 'serve', '--state-dir', stateA, '--host', ADDRESS6_A, '--port', '2179', '--log-level', 'info'], NS_A), 'bits peers serve')
+  t.after(() => server.child.kill('SIGINT'))
+  await until('A to advertise itself', async () => (server.output().includes('advertising') ? true : undefined), 15_000, server.output)
+  const found = ok(await runCli(['peers', 'discover', '--interface', ADDRESS6_B, '--wait', '2', '--json'], {stateDir: stateB, netns: NS_B, env}), 'peers discover').json.result.peers as {host: string; port: number; source: string}[]
+  assert.deepEqual(found.map((peer) => [peer.host, peer.port, peer.source]), [[ADDRESS6_A, 2179, 'discovered']], server.output())
 })
 
 /** GET from inside a namespace (the test process itself stays in the root namespace). */

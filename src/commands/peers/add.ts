@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addPeer, parsePeerAddress, type PeerEntry} from '../../lib/peers/peer-table.js'
+import {addPeer, parsePeerAddress, peerName, type PeerEntry} from '../../lib/peers/peer-table.js'
 
 export default class PeersAdd extends BaseCommand {
   static override summary = 'Add a peer server to the peer table'
@@ -10,7 +10,7 @@ export default class PeersAdd extends BaseCommand {
   async run(): Promise<PeerEntry> {
     const {args, flags} = await this.parse(PeersAdd)
     const peer = await addPeer(this.context(flags), {...parsePeerAddress(args.address), source: 'added'})
-    if (!this.jsonEnabled()) this.log(`Peer ${peer.host}:${peer.port} is in the table.`)
+    if (!this.jsonEnabled()) this.log(`Peer ${peerName(peer)} is in the table.`)
     return peer
   }
 }

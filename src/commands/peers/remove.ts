@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
-import {removePeer, type PeerEntry} from '../../lib/peers/peer-table.js'
+import {peerName, removePeer, type PeerEntry} from '../../lib/peers/peer-table.js'
 
 export default class PeersRemove extends BaseCommand {
   static override summary = 'Remove a peer server from the peer table'
@@ -10,7 +10,7 @@ export default class PeersRemove extends BaseCommand {
   async run(): Promise<PeerEntry> {
     const {args, flags} = await this.parse(PeersRemove)
     const peer = await removePeer(this.context(flags), args.address)
-    if (!this.jsonEnabled()) this.log(`Removed ${peer.host}:${peer.port}.`)
+    if (!this.jsonEnabled()) this.log(`Removed ${peerName(peer)}.`)
     return peer
   }
 }

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {runUntilSignalled} from '../../cli/signals.js'
 import {servePeers} from '../../lib/peers/peer-service.js'
+import {peerName} from '../../lib/peers/peer-table.js'
 
 export default class PeersServe extends BaseCommand {
   static override summary = 'Serve this machine\'s peer cache to trusted peers ([MS-BPCR], HTTPS)'
@@ -30,7 +31,7 @@ export default class PeersServe extends BaseCommand {
         workers: flags.workers,
         discovery: flags.discovery,
         signal,
-        onListening: (address) => process.stderr.write(`Serving the peer cache on https://${address.host}:${address.port}/BITS-peer-caching\n`),
+        onListening: (address) => process.stderr.write(`Serving the peer cache on https://${peerName(address)}/BITS-peer-caching\n`),
       }),
     )
   }

@@ -7,7 +7,7 @@ import {ensureIdentity, listTrusted, trustedCas} from './peer-identity.js'
 import {discoveryTransportFor} from './discovery/discovery-agent.js'
 import {DISCOVERY_LIFETIME_MS, requestDiscovery} from './discovery/discovery-service.js'
 import type {DiscoveryTransport} from './discovery/discovery-transport.js'
-import {listPeers, markAuthenticated, removePeer} from './peer-table.js'
+import {listPeers, markAuthenticated, peerName, removePeer} from './peer-table.js'
 
 /** How one peer answered a search (the FileDiscoveryAttempt results of [MS-BPCR] §3.1.7.3). */
 export interface PeerAnswer {
@@ -73,9 +73,6 @@ export async function createPeerAgent(ctx: LibContext, timeoutMs: number): Promi
   return new Agent({connect: connector as buildConnector.connector, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
 }
 
-function peerName(peer: {host: string; port: number}): string {
-  return `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
-}
 
 /**
  * A FileSearchRequest: asks up to `idealServers` peers of the peer table, in random order, each

@@ -6,7 +6,7 @@ import type {LibContext} from '../context.js'
 import {BitsError, toBitsError} from '../errors.js'
 import {readGroup} from './peer-group.js'
 import {addTrusted, ensureIdentity, isTrusted, type PeerIdentity} from './peer-identity.js'
-import {addPeer, listPeers, parsePeerAddress} from './peer-table.js'
+import {addPeer, listPeers, parsePeerAddress, peerName} from './peer-table.js'
 
 /*
  * Pairing: two peers that share the group secret trust each other's certificate, over the
@@ -47,9 +47,6 @@ function proofMatches(expected: Buffer, given: unknown): boolean {
   return bytes.length === expected.length && timingSafeEqual(bytes, expected)
 }
 
-function peerName(address: {host: string; port: number}): string {
-  return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
-}
 
 /** The body, or undefined when it is larger than `limit` (what is over is drained, not kept). */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {

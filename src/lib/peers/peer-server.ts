@@ -13,7 +13,7 @@ import {formatJobId, parseGuid} from '../jobs/job-ref.js'
 import {buildSearchResponse, MalformedMessage, parseSearchRequest, type SearchStatus, type WireRecord} from './bpcr-messages.js'
 import {ensureIdentity, isTrusted} from './peer-identity.js'
 import {PAIR_PATH, PairingResponder} from './peer-pairing.js'
-import {PEER_PORT} from './peer-table.js'
+import {PEER_PORT, peerName} from './peer-table.js'
 import {RateLimit} from './rate-limit.js'
 
 export interface PeerServerOptions {
@@ -148,7 +148,7 @@ export class PeerServer {
     this.#expiry = setInterval(() => void this.#cache.enforceLimits().catch((err: unknown) => this.#ctx.logger.warn('cache', `expiry failed: ${String(err)}`)), 60_000)
     this.#expiry.unref()
     const address = server.address() as AddressInfo
-    this.#ctx.logger.info('peers', `serving the peer cache on https://${address.address}:${address.port}${PATH}`)
+    this.#ctx.logger.info('peers', `serving the peer cache on https://${peerName({host: address.address, port: address.port})}${PATH}`)
     return {host: address.address, port: address.port}
   }
 

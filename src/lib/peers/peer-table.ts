@@ -40,6 +40,11 @@ function current(ctx: LibContext, peers: PeerEntry[]): PeerEntry[] {
   return peers.filter((peer) => peer.source !== 'discovered' || Date.parse(peer.lastSeenAt) >= oldest)
 }
 
+/** `host:port`, IPv6 in brackets: how peers are named in answers, logs and `bytesFromPeers`. */
+export function peerName(peer: {host: string; port: number}): string {
+  return `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
+}
+
 /** Parses `HOST[:PORT]` (IPv6 in brackets); the port defaults to 2178. */
 export function parsePeerAddress(text: string): {host: string; port: number} {
   const match = /^(?:\[([0-9a-f:.]+)\]|([^:\s/]+))(?::(\d{1,5}))?$/i.exec(text.trim())
@@ -91,7 +96,7 @@ export async function removePeer(ctx: LibContext, address: string): Promise<Peer
   const {host, port} = parsePeerAddress(address)
   return updatePeers(ctx, (peers) => {
     const index = peers.findIndex((entry) => entry.host === host && entry.port === port)
-    if (index < 0) throw new BitsError('PEER_UNREACHABLE', `${host}:${port} is not in the peer table`, {hint: 'List the peers with bits peers list'})
+    if (index < 0) throw new BitsError('PEER_UNREACHABLE', `${peerName({host, port})} is not in the peer table`, {hint: 'List the peers with bits peers list'})
     return peers.splice(index, 1)[0]!
   })
 }
@@ -102,8 +107,7 @@ export async function markAuthenticated(ctx: LibContext, names: string[]): Promi
   const now = ctx.now().toISOString()
   await updatePeers(ctx, (peers) => {
     for (const peer of peers) {
-      const name = `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`
-      if (!names.includes(name)) continue
+      if (!names.includes(peerName(peer))) continue
       // A successful [MS-BPCR] contact refreshes the address too (§3.2.6.7).
       peer.authenticatedAt = now
       peer.lastSeenAt = now

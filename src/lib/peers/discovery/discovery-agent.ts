@@ -5,7 +5,7 @@ import type {DaemonService} from '../../server/daemon.js'
 import {readSettings} from '../../settings.js'
 import {readGroup} from '../peer-group.js'
 import {ensureIdentity} from '../peer-identity.js'
-import {addPeer} from '../peer-table.js'
+import {addPeer, peerName} from '../peer-table.js'
 import {DiscoveryResponder, endpointOf, requestDiscovery} from './discovery-service.js'
 import {advertisedAddresses, multicastTransport, type DiscoveryTransport} from './discovery-transport.js'
 
@@ -52,14 +52,14 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
   const responder = new DiscoveryResponder({
     transport,
     httpsPort: options.httpsPort,
-    addresses: advertisedAddresses(onlyAddress),
+    addresses: advertisedAddresses(onlyAddress ?? (isIP(options.httpsHost) ? options.httpsHost : '::')),
     scopes,
     fqdn: hostname(),
     endpoint: endpointOf(identity.fingerprint),
     onHello(peers) {
       for (const peer of peers) {
         void addPeer(ctx, {host: peer.host, port: peer.port, source: 'discovered'})
-          .then(() => ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`))
+          .then(() => ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peerName(peer)}`))
           .catch((err: unknown) => ctx.logger.warn('discovery', `could not record ${peer.host}: ${String(err)}`))
       }
     },

@@ -6,7 +6,7 @@ import type {LibContext} from '../../context.js'
 import {BitsError} from '../../errors.js'
 import {writeFileAtomic} from '../../state/atomic-write.js'
 import {DEFAULT_GROUP_SCOPE, readGroup} from '../peer-group.js'
-import {addPeer, discoveryStateFile, PEER_PORT, type PeerEntry} from '../peer-table.js'
+import {addPeer, discoveryStateFile, PEER_PORT, peerName, type PeerEntry} from '../peer-table.js'
 import type {DiscoveryChannel, DiscoveryTransport} from './discovery-transport.js'
 import {buildDiscovery, MalformedDiscovery, NS, parseDiscovery, scopeMatches, type DiscoveryMessage, type PeerAdvertisement} from './ws-discovery-messages.js'
 
@@ -225,7 +225,7 @@ export async function probePeers(options: ProbeOptions): Promise<DiscoveredPeer[
     for (const advertisement of message.peers) {
       if (advertisement.address === options.ownEndpoint) continue
       for (const peer of peersOf(advertisement, from.address, options.transport)) {
-        const key = `${peer.host}:${peer.port}`
+        const key = peerName(peer)
         if (found.has(key)) continue
         found.set(key, peer)
         options.onPeer?.(peer)

@@ -96,13 +96,16 @@ export function discoveryInterfaces(onlyAddress?: string): Interfaces {
   return result
 }
 
-/** Addresses for XAddrs: active non-loopback IPv4 and global IPv6 (Windows' notes <4>, <7>). */
-export function advertisedAddresses(onlyAddress?: string): string[] {
-  if (onlyAddress) return [onlyAddress]
+/**
+ * Addresses for XAddrs: active non-loopback IPv4 and global IPv6 (Windows' notes <4>, <7>), of the
+ * families the server listens on: `0.0.0.0` is IPv4 only, `::` both, an address just itself.
+ */
+export function advertisedAddresses(listenHost: string): string[] {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return [listenHost]
   const addresses: string[] = []
   for (const entries of Object.values(networkInterfaces())) {
     for (const entry of entries ?? []) {
-      if (entry.internal || (entry.family === 'IPv6' && /^(fe80|fd|fc)/i.test(entry.address))) continue
+      if (entry.internal || (entry.family === 'IPv6' && (listenHost === '0.0.0.0' || /^(fe80|fd|fc)/i.test(entry.address)))) continue
       addresses.push(entry.address)
     }
   }
