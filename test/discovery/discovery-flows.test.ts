@@ -7,6 +7,7 @@ import {startDiscoveryAgent} from '../../src/lib/peers/discovery/discovery-agent
 import {DiscoveryResponder, requestDiscovery} from '../../src/lib/peers/discovery/discovery-service.js'
 import {unicastTransport, type DiscoveryTransport} from '../../src/lib/peers/discovery/discovery-transport.js'
 import {buildDiscovery} from '../../src/lib/peers/discovery/ws-discovery-messages.js'
+import {defaultScope} from '../../src/lib/peers/peer-group.js'
 import {searchPeers} from '../../src/lib/peers/peer-client.js'
 import {addTrusted, ensureIdentity} from '../../src/lib/peers/peer-identity.js'
 import {PeerServer} from '../../src/lib/peers/peer-server.js'
@@ -50,27 +51,32 @@ after(() => cleanup())
 
 const context = (name: string, now?: () => Date) => createContext(path.join(dir, name), now ? {now} : {})
 
-test('two peer servers find each other: the second one\'s Hello reaches the first, its start-up Probe finds the first; Bye changes nothing', async () => {
-  const [first, second] = await loopbackGroup(2)
-  const a = context('agent-a')
-  const b = context('agent-b')
-  const agentA = await startDiscoveryAgent(a, {httpsHost: '127.0.0.1', httpsPort: 21001, transport: first!})
-  assert.ok(agentA)
-  const agentB = await startDiscoveryAgent(b, {httpsHost: '127.0.0.1', httpsPort: 21002, transport: second!})
-  assert.ok(agentB)
-  try {
-    const bSeenByA = await until('A to hear B\'s Hello', async () => (await listPeers(a)).find((peer) => peer.port === 21002))
-    assert.equal(bSeenByA.source, 'discovered')
-    assert.equal(bSeenByA.host, '127.0.0.1')
-    const aSeenByB = await until('B\'s Probe to find A', async () => (await listPeers(b)).find((peer) => peer.port === 21001))
-    assert.equal(aSeenByB.source, 'discovered')
-    assert.equal((await listPeers(a)).length, 1, 'a server never lists itself')
-  } finally {
-    await agentB.close()
-    await agentA.close()
-  }
-  assert.ok((await listPeers(a)).some((peer) => peer.port === 21002), 'Bye is ignored, as Windows clients do')
-})
+for (const count of [2, 5]) {
+  test(`${count} peer servers started one after another all find each other: later Hellos reach the earlier ones, start-up Probes find them; Bye changes nothing`, async () => {
+    const transports = await loopbackGroup(count)
+    const contexts = transports.map((_, index) => context(`agents-${count}-${index}`))
+    const agents = []
+    try {
+      for (const [index, transport] of transports.entries()) {
+        const agent = await startDiscoveryAgent(contexts[index]!, {httpsHost: '127.0.0.1', httpsPort: 21000 + index, transport})
+        assert.ok(agent)
+        agents.push(agent)
+      }
+      for (const [index, ctx] of contexts.entries()) {
+        const others = Array.from({length: count}, (_, other) => 21000 + other).filter((port) => port !== 21000 + index)
+        const table = await until(`server ${index} to know the ${count - 1} others`, async () => {
+          const peers = await listPeers(ctx)
+          return peers.length >= count - 1 ? peers : undefined
+        })
+        assert.deepEqual(table.map((peer) => peer.port).sort(), others, 'each other server once, never itself')
+        assert.ok(table.every((peer) => peer.source === 'discovered' && peer.host === '127.0.0.1'))
+      }
+    } finally {
+      for (const agent of agents.reverse()) await agent.close()
+    }
+    assert.equal((await listPeers(contexts[0]!)).length, count - 1, 'Bye is ignored, as Windows clients do')
+  })
+}
 
 test('Hello: repeats (same MessageID) and stale AppSequence numbers are dropped; out-of-scope Hellos ignored', async () => {
   const [listener, sender] = await loopbackGroup(2)
@@ -79,7 +85,7 @@ test('Hello: repeats (same MessageID) and stale AppSequence numbers are dropped;
   await responder.start()
   const channel = await sender!.open('prober', () => undefined)
   try {
-    const hello = (messageNumber: number, port: number, messageId?: string, scopes = ['http://openbits.local']) =>
+    const hello = (messageNumber: number, port: number, messageId?: string, scopes = [defaultScope()]) =>
       buildDiscovery({kind: 'Hello', messageId, peers: [{address: 'uuid:00000000-0000-4000-8000-000000000001', fqdn: 'other', scopes, xaddrs: ['https://127.0.0.1'], port, metadataVersion: 1}], appSequence: {instanceId: 100, messageNumber}})
     await channel.toGroup(hello(5, 30005, 'urn:uuid:00000000-0000-4000-8000-0000000000aa'))
     await channel.toGroup(hello(5, 30005, 'urn:uuid:00000000-0000-4000-8000-0000000000aa'))

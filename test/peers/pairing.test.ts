@@ -10,7 +10,7 @@ import {connect} from 'node:tls'
 import {createContext, type LibContext} from '../../src/lib/context.js'
 import {BitsError} from '../../src/lib/errors.js'
 import {searchPeers} from '../../src/lib/peers/peer-client.js'
-import {DEFAULT_GROUP_SCOPE, readGroup, setGroup} from '../../src/lib/peers/peer-group.js'
+import {defaultScope, readGroup, setGroup} from '../../src/lib/peers/peer-group.js'
 import {ensureIdentity, listTrusted, MAX_TRUSTED, type PeerIdentity, type TrustedPeer} from '../../src/lib/peers/peer-identity.js'
 import {pairWithPeer, pairWithPeers, PAIR_PATH} from '../../src/lib/peers/peer-pairing.js'
 import {PeerServer} from '../../src/lib/peers/peer-server.js'
@@ -219,8 +219,8 @@ test('pairWithPeers() - without addresses pairs with every peer of the table not
 
 test('group - group.json is 0600, secrets are trimmed and checked, a corrupt file is STATE_CORRUPT', async () => {
   const ctx = createContext(path.join(dir, 'group'))
-  assert.deepEqual(await readGroup(ctx), {scope: DEFAULT_GROUP_SCOPE, secret: null})
-  assert.deepEqual(await setGroup(ctx), {scope: DEFAULT_GROUP_SCOPE, secretSet: false})
+  assert.deepEqual(await readGroup(ctx), {scope: defaultScope(), scopeSet: false, secret: null})
+  assert.deepEqual(await setGroup(ctx), {scope: defaultScope(), secretSet: false})
   const generated = await setGroup(ctx, {generateSecret: true, scope: 'urn:example:branch7'})
   assert.match(generated.generatedSecret!, /^[A-Za-z0-9_-]{43}$/)
   assert.deepEqual(await setGroup(ctx), {scope: 'urn:example:branch7', secretSet: true}, 'the secret is never shown again')
@@ -233,6 +233,8 @@ test('group - group.json is 0600, secrets are trimmed and checked, a corrupt fil
   const other = createContext(path.join(dir, 'group-other'))
   await setGroup(other, {secretFile: copy})
   assert.deepEqual((await readGroup(other)).secret, (await readGroup(ctx)).secret)
+  assert.equal(JSON.parse(await readFile(path.join(other.stateDir, 'peers', 'group.json'), 'utf8')).scope, null, 'setting a secret does not freeze the default scope')
+  assert.deepEqual([(await readGroup(other)).scope, (await readGroup(other)).scopeSet], [defaultScope(), false])
   await writeFile(copy, 'too short\n')
   await rejectsWith(setGroup(ctx, {secretFile: copy}), 'USAGE_INVALID_ARG', /generate-secret/)
   await rejectsWith(setGroup(ctx, {secretFile: path.join(dir, 'missing')}), 'FILE_NOT_FOUND')
@@ -250,10 +252,10 @@ test('bits peers group --generate-secret and bits peers pair print JSON and exit
   const generated = await runCli(['peers', 'group', '--generate-secret', '--json'], {stateDir})
   assert.equal(generated.code, 0, generated.stderr)
   assert.equal(generated.json.result.secretSet, true)
-  assert.equal(generated.json.result.scope, DEFAULT_GROUP_SCOPE)
+  assert.equal(generated.json.result.scope, defaultScope())
   const secret = generated.json.result.generatedSecret as string
   const shown = await runCli(['peers', 'group', '--json'], {stateDir})
-  assert.deepEqual(shown.json.result, {scope: DEFAULT_GROUP_SCOPE, secretSet: true})
+  assert.deepEqual(shown.json.result, {scope: defaultScope(), secretSet: true})
   const human = await runCli(['peers', 'group'], {stateDir})
   assert.ok(!human.stdout.includes(secret))
   const peer = createContext(path.join(dir, 'cli-peer'))

@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {renderProperties} from '../../cli/render/table.js'
-import {DEFAULT_GROUP_SCOPE, setGroup, type GroupView} from '../../lib/peers/peer-group.js'
+import {OFF_DOMAIN_SCOPE, setGroup, type GroupView} from '../../lib/peers/peer-group.js'
 
 export default class PeersGroup extends BaseCommand {
   static override summary = 'Show or set the peer group: discovery scope and the secret pairing proves'
-  static override description = `Machines with the same group secret can pair (bits peers pair) and then trust each other. The secret is stored in peers/group.json (0600) and never shown, except a generated one, printed once: save it to a file and give that file to --secret-file on the other machines. Secrets under 16 bytes are refused. The scope (default ${DEFAULT_GROUP_SCOPE}) is the WS-Discovery scope of the group. Without flags, shows the group.`
+  static override description = `Machines with the same group secret can pair (bits peers pair) and then trust each other. The secret is stored in peers/group.json (0600) and never shown, except a generated one, printed once: save it to a file and give that file to --secret-file on the other machines. Secrets under 16 bytes are refused. The scope is the WS-Discovery scope of the group: by default the spec's domain form, http:// and this machine's DNS domain, or ${OFF_DOMAIN_SCOPE} where no domain is known; machines discover each other only within the same scope. Without flags, shows the group.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --generate-secret',

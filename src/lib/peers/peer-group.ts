@@ -1,5 +1,7 @@
 import {randomBytes} from 'node:crypto'
+import {readFileSync} from 'node:fs'
 import {mkdir, readFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
 import path from 'node:path'
 import type {LibContext} from '../context.js'
 import {BitsError, errnoCode} from '../errors.js'
@@ -7,8 +9,43 @@ import {writeFileAtomic} from '../state/atomic-write.js'
 import {withLock} from '../state/lock.js'
 import {StateLayout} from '../state/state-dir.js'
 
-/** The discovery scope of a group nobody configured. */
-export const DEFAULT_GROUP_SCOPE = 'http://openbits.local'
+/** The scope of a machine that knows no DNS domain. */
+export const OFF_DOMAIN_SCOPE = 'http://openbits.local'
+
+let dnsDomain: string | null | undefined
+
+/**
+ * This machine's DNS domain: from its host name, USERDNSDOMAIN (Windows) or the `domain`/`search`
+ * line of /etc/resolv.conf; null when none is known.
+ */
+export function localDnsDomain(): string | null {
+  if (dnsDomain !== undefined) return dnsDomain
+  const name = hostname()
+  let domain: string | undefined = name.includes('.') ? name.slice(name.indexOf('.') + 1) : process.env.USERDNSDOMAIN
+  if (!domain) {
+    try {
+      domain = /^\s*(?:domain|search)\s+([^\s#]+)/m.exec(readFileSync('/etc/resolv.conf', 'utf8'))?.[1]
+    } catch {
+      domain = undefined
+    }
+  }
+  domain = domain?.replace(/\.$/, '').toLowerCase()
+  dnsDomain = domain && /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(domain) ? domain : null
+  return dnsDomain
+}
+
+/** The default scope: the spec's domain form `http://<dns-domain>` ([MS-BPDP] §4), or OFF_DOMAIN_SCOPE. */
+export function defaultScope(): string {
+  const domain = localDnsDomain()
+  return domain ? `http://${domain}` : OFF_DOMAIN_SCOPE
+}
+
+/** The name a peer server advertises in msbits:Fqdn: the host name, qualified by the DNS domain when known. */
+export function localFqdn(): string {
+  const name = hostname()
+  const domain = localDnsDomain()
+  return (name.includes('.') || !domain ? name : `${name}.${domain}`).slice(0, 255)
+}
 
 /** Shorter secrets are refused: the pairing proofs must not be open to guessing. */
 export const MIN_SECRET_BYTES = 16
@@ -18,6 +55,8 @@ const MAX_SECRET_BYTES = 4096
 /** The peer group of a state directory: where discovery looks, and the secret pairing proves. */
 export interface PeerGroup {
   scope: string
+  /** Whether the scope was set (bits peers group --scope) rather than the default. */
+  scopeSet: boolean
   /** The secret's bytes, or null: pairing is off. */
   secret: Buffer | null
 }
@@ -43,7 +82,8 @@ export interface GroupView {
 }
 
 interface GroupFile {
-  scope: string
+  /** null: the default scope, worked out on each read. */
+  scope: string | null
   /** Base64 of the secret bytes. */
   secret: string | null
 }
@@ -66,7 +106,7 @@ function checkScope(scope: string): string {
   } catch {
     url = undefined
   }
-  if (!url || /\s/.test(scope)) throw new BitsError('USAGE_INVALID_ARG', `"${scope}" is not an absolute URI`, {hint: `A discovery scope looks like ${DEFAULT_GROUP_SCOPE} or urn:example:peers`})
+  if (!url || /\s/.test(scope)) throw new BitsError('USAGE_INVALID_ARG', `"${scope}" is not an absolute URI`, {hint: `A discovery scope looks like ${OFF_DOMAIN_SCOPE} or urn:example:peers`})
   return scope
 }
 
@@ -76,7 +116,7 @@ export async function readGroup(ctx: LibContext): Promise<PeerGroup> {
   try {
     text = await readFile(groupFile(ctx), 'utf8')
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return {scope: DEFAULT_GROUP_SCOPE, secret: null}
+    if (errnoCode(err) === 'ENOENT') return {scope: defaultScope(), scopeSet: false, secret: null}
     throw corrupt(ctx, (err as Error).message, err)
   }
   let stored: Partial<GroupFile>
@@ -85,11 +125,11 @@ export async function readGroup(ctx: LibContext): Promise<PeerGroup> {
   } catch (err) {
     throw corrupt(ctx, (err as Error).message, err)
   }
-  if (typeof stored !== 'object' || stored === null || typeof stored.scope !== 'string') throw corrupt(ctx, 'no scope')
+  if (typeof stored !== 'object' || stored === null || (stored.scope !== null && typeof stored.scope !== 'string')) throw corrupt(ctx, 'the scope is not text')
   if (stored.secret !== null && (typeof stored.secret !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(stored.secret))) throw corrupt(ctx, 'the secret is not base64')
   const secret = stored.secret === null ? null : Buffer.from(stored.secret, 'base64')
   if (secret && secret.length < MIN_SECRET_BYTES) throw corrupt(ctx, `the secret is shorter than ${MIN_SECRET_BYTES} bytes`)
-  return {scope: stored.scope, secret}
+  return {scope: stored.scope ?? defaultScope(), secret, scopeSet: stored.scope !== null}
 }
 
 async function readSecretFile(ctx: LibContext, file: string): Promise<Buffer> {
@@ -128,9 +168,9 @@ export async function setGroup(ctx: LibContext, change: GroupChange = {}): Promi
   return withLock(`${groupFile(ctx)}.lock`, async () => {
     const current = await readGroup(ctx)
     const secret = generatedSecret === undefined ? (change.clearSecret ? null : (fileSecret ?? current.secret)) : Buffer.from(generatedSecret)
-    const stored: GroupFile = {scope: scope ?? current.scope, secret: secret === null ? null : secret.toString('base64')}
+    const stored: GroupFile = {scope: scope ?? (current.scopeSet ? current.scope : null), secret: secret === null ? null : secret.toString('base64')}
     // The secret is a credential: the file is 0600 in a 0700 directory, like the identity key.
     await writeFileAtomic(groupFile(ctx), JSON.stringify(stored, null, 2), {mode: 0o600})
-    return {scope: stored.scope, secretSet: secret !== null, ...(generatedSecret === undefined ? {} : {generatedSecret})}
+    return {scope: stored.scope ?? current.scope, secretSet: secret !== null, ...(generatedSecret === undefined ? {} : {generatedSecret})}
   })
 }

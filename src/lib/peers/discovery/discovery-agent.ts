@@ -1,9 +1,8 @@
-import {hostname} from 'node:os'
 import {isIP} from 'node:net'
 import type {LibContext} from '../../context.js'
 import type {DaemonService} from '../../server/daemon.js'
 import {readSettings} from '../../settings.js'
-import {readGroup} from '../peer-group.js'
+import {localFqdn, readGroup} from '../peer-group.js'
 import {ensureIdentity} from '../peer-identity.js'
 import {addPeer, peerName} from '../peer-table.js'
 import {DiscoveryResponder, endpointOf, requestDiscovery} from './discovery-service.js'
@@ -54,7 +53,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
     httpsPort: options.httpsPort,
     addresses: advertisedAddresses(onlyAddress ?? (isIP(options.httpsHost) ? options.httpsHost : '::')),
     scopes,
-    fqdn: hostname(),
+    fqdn: localFqdn(),
     endpoint: endpointOf(identity.fingerprint),
     onHello(peers) {
       for (const peer of peers) {

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {LibContext} from '../../context.js'
 import {BitsError} from '../../errors.js'
 import {writeFileAtomic} from '../../state/atomic-write.js'
-import {DEFAULT_GROUP_SCOPE, readGroup} from '../peer-group.js'
+import {defaultScope, readGroup} from '../peer-group.js'
 import {addPeer, discoveryStateFile, PEER_PORT, peerName, type PeerEntry} from '../peer-table.js'
 import type {DiscoveryChannel, DiscoveryTransport} from './discovery-transport.js'
 import {buildDiscovery, MalformedDiscovery, NS, parseDiscovery, scopeMatches, type DiscoveryMessage, type PeerAdvertisement} from './ws-discovery-messages.js'
@@ -126,7 +126,7 @@ export class DiscoveryResponder {
     this.#advertisement = {
       address: options.endpoint ?? `uuid:${randomUUID()}`,
       fqdn: options.fqdn,
-      scopes: options.scopes ?? [DEFAULT_GROUP_SCOPE],
+      scopes: options.scopes ?? [defaultScope()],
       xaddrs: options.addresses.map((address) => (address.includes(':') ? `https://[${address}]` : `https://${address}`)),
       ...(options.httpsPort === PEER_PORT ? {} : {port: options.httpsPort}),
       metadataVersion: 1,
@@ -233,7 +233,7 @@ export async function probePeers(options: ProbeOptions): Promise<DiscoveredPeer[
     }
   })
   try {
-    const probe = buildDiscovery({kind: 'Probe', messageId, peers: [], probe: {types: ['msbits:PeerServer'], scopes: options.scopes ?? [DEFAULT_GROUP_SCOPE]}})
+    const probe = buildDiscovery({kind: 'Probe', messageId, peers: [], probe: {types: ['msbits:PeerServer'], scopes: options.scopes ?? [defaultScope()]}})
     if (options.unref) channel.unref()
     await twice(() => channel.toGroup(probe))
     await abortableSleep(options.waitMs ?? 3000, options.signal, options.unref)
