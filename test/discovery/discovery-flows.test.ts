@@ -170,6 +170,15 @@ test('a search with too few peers triggers discovery and asks what answers; disc
   }
 })
 
+test('a server discovered at two addresses is searched once', async () => {
+  const client = context('two-addresses')
+  for (const host of ['127.0.0.21', '127.0.0.22']) await addPeer(client, {host, port: 9, source: 'discovered', fqdn: 'twice.example', endpoint: 'uuid:00000000-0000-4000-8000-000000000022'})
+  await addPeer(client, {host: '127.0.0.23', port: 9, source: 'added'})
+  const answers = await searchPeers(client, {originUrl: 'https://origin.example/x', fileSize: 1}, {discovery: null, attemptTimeoutMs: 2000})
+  assert.equal(answers.length, 2)
+  assert.equal(answers.filter((answer) => answer.peer.startsWith('127.0.0.2') && answer.peer !== '127.0.0.23:9').length, 1)
+})
+
 test('a peer server on loopback only is not advertised', async () => {
   const ctx: LibContext = {...context('loopback-only'), env: {BITS_PEER_DISCOVERY: 'on'}}
   assert.equal(await startDiscoveryAgent(ctx, {httpsHost: '127.0.0.1', httpsPort: 2178}), undefined)

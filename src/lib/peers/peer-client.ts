@@ -83,10 +83,13 @@ export async function searchPeers(ctx: LibContext, query: SearchRequest, options
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000
   const idealServers = options.idealServers ?? 10
   // Peers that authenticated before come first ([MS-BPCR] §3.1.7.4.2), in random order within each group.
+  const servers = new Set<string>()
   const peers = (await listPeers(ctx))
     .map((peer) => ({peer, order: (peer.authenticatedAt ? 0 : 1) + Math.random()}))
     .sort((a, b) => a.order - b.order)
     .map(({peer}) => peer)
+    // A server discovered at several addresses (IPv4 and IPv6, several interfaces) is asked once.
+    .filter((peer) => !peer.endpoint || (!servers.has(peer.endpoint) && Boolean(servers.add(peer.endpoint))))
     .slice(0, idealServers)
   const discovery = peers.length < idealServers ? (options.discovery === undefined ? await defaultDiscovery(ctx) : options.discovery) : null
   if (peers.length === 0 && !discovery) return []
@@ -126,8 +129,9 @@ export async function searchPeers(ctx: LibContext, query: SearchRequest, options
         unref: true,
         onPeer(peer) {
           const name = peerName(peer)
-          if (!waiting || asked.has(name) || asked.size >= idealServers) return
+          if (!waiting || asked.has(name) || servers.has(peer.endpoint) || asked.size >= idealServers) return
           asked.add(name)
+          servers.add(peer.endpoint)
           attempts.push(attempt(peer))
         },
       }).catch((err: unknown) => {

@@ -20,6 +20,9 @@ export interface PeerEntry {
   lastSeenAt: string
   /** When a search last went through mutual TLS with this peer (authenticated peers are asked first). */
   authenticatedAt?: string | null
+  /** Discovered peers: the server's name and WS-Discovery endpoint; one server may have several addresses. */
+  fqdn?: string
+  endpoint?: string
 }
 
 /** [MS-BPDP] §3.2.2.3: a discovered address not refreshed for 7 days is scavenged. */
@@ -76,17 +79,19 @@ async function updatePeers<T>(ctx: LibContext, change: (peers: PeerEntry[]) => T
 }
 
 /** Adds a peer, or refreshes it when known; a peer added by hand or paired keeps that source. */
-export async function addPeer(ctx: LibContext, peer: {host: string; port?: number; source: PeerEntry['source']}): Promise<PeerEntry> {
+export async function addPeer(ctx: LibContext, peer: {host: string; port?: number; source: PeerEntry['source']; fqdn?: string; endpoint?: string}): Promise<PeerEntry> {
   const now = ctx.now().toISOString()
   return updatePeers(ctx, (peers) => {
     const port = peer.port ?? PEER_PORT
     const existing = peers.find((entry) => entry.host === peer.host && entry.port === port)
+    const named = {...(peer.fqdn ? {fqdn: peer.fqdn} : {}), ...(peer.endpoint ? {endpoint: peer.endpoint} : {})}
     if (existing) {
       existing.lastSeenAt = now
       if (existing.source === 'discovered') existing.source = peer.source
+      Object.assign(existing, named)
       return existing
     }
-    const entry: PeerEntry = {host: peer.host, port, source: peer.source, addedAt: now, lastSeenAt: now}
+    const entry: PeerEntry = {host: peer.host, port, source: peer.source, addedAt: now, lastSeenAt: now, ...named}
     peers.push(entry)
     return entry
   })

@@ -57,7 +57,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
     endpoint: endpointOf(identity.fingerprint),
     onHello(peers) {
       for (const peer of peers) {
-        void addPeer(ctx, {host: peer.host, port: peer.port, source: 'discovered'})
+        void addPeer(ctx, {...peer, source: 'discovered'})
           .then(() => ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peerName(peer)}`))
           .catch((err: unknown) => ctx.logger.warn('discovery', `could not record ${peer.host}: ${String(err)}`))
       }
@@ -80,6 +80,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
       stopping.abort()
       await startupProbe
       await responder.close()
+      ctx.logger.info('discovery', `stopped: answered ${responder.answered} Probe(s), heard ${responder.hellos} Hello(s), dropped ${responder.dropped} malformed datagram(s)`)
     },
   }
 }

@@ -119,7 +119,9 @@ export class DiscoveryResponder {
   #second = 0
   /** Datagrams dropped because they did not parse. */
   dropped = 0
+  /** ProbeMatches sent, and Hellos heard from other servers. */
   answered = 0
+  hellos = 0
 
   constructor(options: ResponderOptions) {
     this.#options = options
@@ -167,7 +169,9 @@ export class DiscoveryResponder {
     if (message.peers[0]?.address === this.endpoint || !this.#seen.firstTime(message)) return
     if (message.kind === 'Hello') {
       const peers = message.peers.flatMap((advertisement) => (this.#inScope(advertisement.scopes) ? peersOf(advertisement, from.address, this.#options.transport) : []))
-      if (peers.length > 0) this.#options.onHello?.(peers)
+      if (peers.length === 0) return
+      this.hellos++
+      this.#options.onHello?.(peers)
       return
     }
     if (message.kind !== 'Probe') return
@@ -273,7 +277,7 @@ export async function requestDiscovery(ctx: LibContext, request: DiscoveryReques
     scopes: request.scopes ?? [(await readGroup(ctx)).scope],
     waitMs: request.waitMs ?? DISCOVERY_LIFETIME_MS,
     onPeer(peer) {
-      adding.push(addPeer(ctx, {host: peer.host, port: peer.port, source: 'discovered'}))
+      adding.push(addPeer(ctx, {...peer, source: 'discovered'}))
       request.onPeer?.(peer)
     },
   })

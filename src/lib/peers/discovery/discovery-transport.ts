@@ -42,7 +42,25 @@ function bind(socket: Socket, port: number, address: string): Promise<void> {
 
 function send(socket: Socket, datagram: Buffer, port: number, address: string): Promise<void> {
   // A send that fails (an interface going down, an IPv6 address still in duplicate detection) is a lost datagram, as UDP allows.
-  return new Promise((resolve) => socket.send(datagram, port, address, () => resolve()))
+  return new Promise((resolve) => {
+    try {
+      socket.send(datagram, port, address, () => resolve())
+    } catch {
+      resolve() // The socket closed meanwhile (the service stopping between a message and its repeat).
+    }
+  })
+}
+
+/**
+ * Joins a group on one interface. An interface that cannot join (down, no multicast, or joined
+ * already through another of its addresses: EADDRINUSE) is skipped rather than ending discovery.
+ */
+function join(socket: Socket, group: string, interfaceAddress: string): void {
+  try {
+    socket.addMembership(group, interfaceAddress)
+  } catch {
+    // Skipped, see above.
+  }
 }
 
 /**
@@ -129,7 +147,7 @@ export function multicastTransport(options: {onlyAddress?: string; port?: number
       await bind(ipv4, localPort, '0.0.0.0')
       ipv4.setMulticastTTL(1)
       ipv4.setMulticastLoopback(true)
-      if (role === 'responder') for (const {address} of interfaces.ipv4) ipv4.addMembership(IPV4_GROUP, address)
+      if (role === 'responder') for (const {address} of interfaces.ipv4) join(ipv4, IPV4_GROUP, address)
       // IPv6 is best effort: a host or namespace without it still discovers over IPv4.
       let ipv6: Socket | undefined = createSocket({type: 'udp6', reuseAddr: true, ipv6Only: true})
       try {
@@ -137,7 +155,7 @@ export function multicastTransport(options: {onlyAddress?: string; port?: number
         await bind(ipv6, localPort, '::')
         ipv6.setMulticastTTL(1)
         ipv6.setMulticastLoopback(true)
-        if (role === 'responder') for (const name of interfaces.ipv6) ipv6.addMembership(IPV6_GROUP, `::%${name}`)
+        if (role === 'responder') for (const name of interfaces.ipv6) join(ipv6, IPV6_GROUP, `::%${name}`)
       } catch {
         ipv6.close()
         ipv6 = undefined
@@ -145,7 +163,11 @@ export function multicastTransport(options: {onlyAddress?: string; port?: number
       return {
         async toGroup(datagram) {
           for (const {address} of interfaces.ipv4) {
-            ipv4.setMulticastInterface(address)
+            try {
+              ipv4.setMulticastInterface(address)
+            } catch {
+              return // Closed meanwhile.
+            }
             await send(ipv4, datagram, port, IPV4_GROUP)
           }
           if (ipv6) for (const name of interfaces.ipv6) await send(ipv6, datagram, port, `${IPV6_GROUP}%${name}`)
