@@ -1,35 +1,22 @@
 import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
-import {createSocket} from 'node:dgram'
 import path from 'node:path'
 import {createContext, type LibContext} from '../../src/lib/context.js'
 import {startDiscoveryAgent} from '../../src/lib/peers/discovery/discovery-agent.js'
 import {DiscoveryResponder, requestDiscovery} from '../../src/lib/peers/discovery/discovery-service.js'
-import {unicastTransport, type DiscoveryTransport} from '../../src/lib/peers/discovery/discovery-transport.js'
+import type {DiscoveryTransport} from '../../src/lib/peers/discovery/discovery-transport.js'
 import {buildDiscovery} from '../../src/lib/peers/discovery/ws-discovery-messages.js'
 import {defaultScope} from '../../src/lib/peers/peer-group.js'
 import {searchPeers} from '../../src/lib/peers/peer-client.js'
 import {addTrusted, ensureIdentity} from '../../src/lib/peers/peer-identity.js'
 import {PeerServer} from '../../src/lib/peers/peer-server.js'
 import {addPeer, clearPeers, listPeers} from '../../src/lib/peers/peer-table.js'
+import {loopbackGroup} from '../helpers/loopback-group.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
-/** Free UDP ports on 127.0.0.1: the stand-in for the multicast group (loopback unicast only). */
-async function freeUdpPorts(count: number): Promise<number[]> {
-  const sockets = await Promise.all(Array.from({length: count}, () => new Promise<ReturnType<typeof createSocket>>((resolve) => {
-    const socket = createSocket('udp4')
-    socket.bind(0, '127.0.0.1', () => resolve(socket))
-  })))
-  const ports = sockets.map((socket) => socket.address().port)
-  for (const socket of sockets) socket.close()
-  return ports
-}
-
-/** One transport per member; each member's datagrams reach all of them. */
-async function loopbackGroup(count: number): Promise<DiscoveryTransport[]> {
-  const ports = await freeUdpPorts(count)
-  const group = ports.map((port) => ({address: '127.0.0.1', port}))
-  return ports.map((port) => unicastTransport({bindAddress: '127.0.0.1', bindPort: port, group}))
+/** One transport per member of a loopback stand-in for the group. */
+async function group(count: number): Promise<DiscoveryTransport[]> {
+  return (await loopbackGroup(count)).transports
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
@@ -53,7 +40,7 @@ const context = (name: string, now?: () => Date) => createContext(path.join(dir,
 
 for (const count of [2, 5]) {
   test(`${count} peer servers started one after another all find each other: later Hellos reach the earlier ones, start-up Probes find them; Bye changes nothing`, async () => {
-    const transports = await loopbackGroup(count)
+    const transports = await group(count)
     const contexts = transports.map((_, index) => context(`agents-${count}-${index}`))
     const agents = []
     try {
@@ -79,7 +66,7 @@ for (const count of [2, 5]) {
 }
 
 test('Hello: repeats (same MessageID) and stale AppSequence numbers are dropped; out-of-scope Hellos ignored', async () => {
-  const [listener, sender] = await loopbackGroup(2)
+  const [listener, sender] = await group(2)
   const heard: number[] = []
   const responder = new DiscoveryResponder({transport: listener!, httpsPort: 2178, addresses: ['127.0.0.1'], fqdn: 'me', onHello: (peers) => heard.push(peers[0]!.port)})
   await responder.start()
@@ -103,7 +90,7 @@ test('Hello: repeats (same MessageID) and stale AppSequence numbers are dropped;
 test('discovery requests: suppressed for 10 minutes after a Probe, forced ones go out, clearing the table resets the timer', async () => {
   let now = Date.parse('2026-11-30T10:00:00Z')
   const ctx = context('suppression', () => new Date(now))
-  const [server, prober] = await loopbackGroup(2)
+  const [server, prober] = await group(2)
   const responder = new DiscoveryResponder({transport: server!, httpsPort: 22000, addresses: ['127.0.0.1'], fqdn: 'srv', maxAnswerDelayMs: 50})
   await responder.start()
   try {
@@ -145,7 +132,7 @@ test('a search with too few peers triggers discovery and asks what answers; disc
   await addTrusted(trusted, (await ensureIdentity(client)).certPem)
   await addTrusted(client, (await ensureIdentity(trusted)).certPem)
   await addTrusted(stranger, (await ensureIdentity(client)).certPem)
-  const [trustedUdp, strangerUdp, proberUdp] = await loopbackGroup(3)
+  const [trustedUdp, strangerUdp, proberUdp] = await group(3)
   const servers = [new PeerServer(trusted, {host: '127.0.0.1', port: 0}), new PeerServer(stranger, {host: '127.0.0.1', port: 0})]
   const [trustedPort, strangerPort] = [(await servers[0]!.listen()).port, (await servers[1]!.listen()).port]
   const responders = [

@@ -4,21 +4,10 @@ import {createSocket} from 'node:dgram'
 import path from 'node:path'
 import {createContext} from '../../src/lib/context.js'
 import {DiscoveryResponder, discoverPeers, probePeers} from '../../src/lib/peers/discovery/discovery-service.js'
-import {unicastTransport} from '../../src/lib/peers/discovery/discovery-transport.js'
 import {buildDiscovery} from '../../src/lib/peers/discovery/ws-discovery-messages.js'
 import {listPeers} from '../../src/lib/peers/peer-table.js'
+import {loopbackGroup} from '../helpers/loopback-group.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
-
-/** Free UDP ports on 127.0.0.1: the test's stand-in for the multicast group (loopback unicast only). */
-async function freeUdpPorts(count: number): Promise<number[]> {
-  const sockets = await Promise.all(Array.from({length: count}, () => new Promise<ReturnType<typeof createSocket>>((resolve) => {
-    const socket = createSocket('udp4')
-    socket.bind(0, '127.0.0.1', () => resolve(socket))
-  })))
-  const ports = sockets.map((socket) => socket.address().port)
-  for (const socket of sockets) socket.close()
-  return ports
-}
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -29,12 +18,10 @@ after(() => cleanup())
 
 /** N responders and one prober, each on its own loopback port; the "group" is all of them. */
 async function setUp(count: number) {
-  const ports = await freeUdpPorts(count + 1)
-  const group = ports.map((port) => ({address: '127.0.0.1', port}))
-  const transport = (port: number) => unicastTransport({bindAddress: '127.0.0.1', bindPort: port, group})
-  const responders = ports.slice(0, count).map((port, index) => new DiscoveryResponder({transport: transport(port), httpsPort: 21000 + index, addresses: [`127.0.0.${10 + index}`], fqdn: `peer${index}`, maxAnswerDelayMs: 100}))
+  const {transports, ports} = await loopbackGroup(count + 1)
+  const responders = transports.slice(0, count).map((transport, index) => new DiscoveryResponder({transport, httpsPort: 21000 + index, addresses: [`127.0.0.${10 + index}`], fqdn: `peer${index}`, maxAnswerDelayMs: 100}))
   for (const responder of responders) await responder.start()
-  return {responders, prober: transport(ports[count]!), group}
+  return {responders, prober: transports[count]!, responderPort: ports[0]!}
 }
 
 for (const count of [2, 5]) {
@@ -55,14 +42,14 @@ for (const count of [2, 5]) {
 }
 
 test('a Probe for another scope or type gets no answer; a malformed flood is dropped and the responder still answers', async () => {
-  const {responders, prober, group} = await setUp(1)
+  const {responders, prober, responderPort} = await setUp(1)
   const [responder] = responders
   try {
     assert.deepEqual(await probePeers({transport: prober, scopes: ['http://elsewhere.example'], waitMs: 400}), [])
     const flood = createSocket('udp4')
     await new Promise<void>((resolve) => flood.bind(0, '127.0.0.1', () => resolve()))
-    for (let i = 0; i < 200; i++) flood.send(i % 2 ? Buffer.from('<not xml') : Buffer.alloc(40_000, 0x41), group[0]!.port, '127.0.0.1')
-    flood.send(buildDiscovery({kind: 'Hello', peers: [{address: 'uuid:x', fqdn: 'x', scopes: [], xaddrs: [], metadataVersion: 1}]}), group[0]!.port, '127.0.0.1')
+    for (let i = 0; i < 200; i++) flood.send(i % 2 ? Buffer.from('<not xml') : Buffer.alloc(40_000, 0x41), responderPort, '127.0.0.1')
+    flood.send(buildDiscovery({kind: 'Hello', peers: [{address: 'uuid:x', fqdn: 'x', scopes: [], xaddrs: [], metadataVersion: 1}]}), responderPort, '127.0.0.1')
     await new Promise((resolve) => setTimeout(resolve, 300))
     flood.close()
     assert.ok(responder!.dropped > 0, 'malformed datagrams that reached the responder were counted (the kernel drops the rest of a flood)')

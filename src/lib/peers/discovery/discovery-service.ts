@@ -19,6 +19,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function abortableSleep(ms: number, signal?: AbortSignal, unref = false): Promise<void> {
   return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
     const timer = setTimeout(resolve, ms)
     if (unref) timer.unref()
     signal?.addEventListener('abort', () => {
