@@ -16,7 +16,8 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
     '<%= config.bin %> <%= command.id %> --log-level debug --log-format json',
     '<%= config.bin %> <%= command.id %> --jsonl | jq -c "select(.type==\\"state\\")"',
     '<%= config.bin %> <%= command.id %> --upload ./inbox=/uploads --listen 0.0.0.0:8080',
-    '<%= config.bin %> <%= command.id %> --peers --peers-host 0.0.0.0',
+    '<%= config.bin %> <%= command.id %> --peers',
+    '<%= config.bin %> <%= command.id %> --peers --peers-host 127.0.0.1 --no-peers-discovery',
   ]
 
   static override flags = {
@@ -29,8 +30,8 @@ Run it under systemd (contrib/bits.service), launchd or as a Windows service wra
     'quiet-if-running': Flags.boolean({summary: 'Exit 0 without a message when another instance already serves the directory.', hidden: true}),
     peers: Flags.boolean({summary: 'Also serve the peer cache to trusted peers ([MS-BPCR] over HTTPS).', helpGroup: 'PEERS'}),
     'peers-port': Flags.integer({summary: 'Port of the peer server.', default: 2178, min: 0, max: 65_535, helpGroup: 'PEERS'}),
-    'peers-host': Flags.string({summary: 'Address of the peer server (0.0.0.0: every interface).', default: '127.0.0.1', helpGroup: 'PEERS'}),
-    'peers-discovery': Flags.boolean({summary: 'Advertise the peer server and find others by WS-Discovery when it listens beyond loopback.', default: true, allowNo: true, helpGroup: 'PEERS'}),
+    'peers-host': Flags.string({summary: 'Address of the peer server: every interface (::, or 0.0.0.0 without IPv6) by default; 127.0.0.1 keeps it on this machine.', default: '::', helpGroup: 'PEERS'}),
+    'peers-discovery': Flags.boolean({summary: 'Advertise the peer server and find others by WS-Discovery ([MS-BPDP]) when it listens beyond loopback.', default: true, allowNo: true, helpGroup: 'PEERS'}),
     upload: Flags.string({summary: 'Accept BITS uploads into DIR at URLPATH (default /DIRNAME): DIR[=URLPATH]. Repeatable.', multiple: true, helpGroup: 'UPLOADS'}),
     listen: Flags.string({summary: 'Address of the HTTP endpoint for uploads.', default: '127.0.0.1:8080', helpGroup: 'UPLOADS'}),
     'tls-cert': Flags.string({summary: 'Serve HTTPS with this certificate (PEM).', helpGroup: 'UPLOADS', dependsOn: ['tls-key']}),

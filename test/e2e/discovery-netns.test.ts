@@ -138,7 +138,8 @@ test('two bits serve --peers in two namespaces discover each other, pair, and B\
   await until('the origin', async () => (origin.output().includes('listening') ? true : undefined), 10_000, origin.output)
   const url = `http://${ADDRESS_A}:${ORIGIN_PORT}/shared.bin`
 
-  const serve = (netns: string, stateDir: string) => start(netns, bitsCommand(['serve', '--state-dir', stateDir, '--peers', '--peers-host', '0.0.0.0', '--log-level', 'info'], netns), 'bits serve')
+  // Defaults only: the peer server listens on every interface (::) and advertises itself.
+  const serve = (netns: string, stateDir: string) => start(netns, bitsCommand(['serve', '--state-dir', stateDir, '--peers', '--log-level', 'info'], netns), 'bits serve')
   const serveA = serve(NS_A, stateA)
   await until('A to advertise itself', async () => (serveA.output().includes('advertising') ? true : undefined), 15_000, serveA.output)
   const startedB = Date.now()
@@ -166,14 +167,20 @@ test('two bits serve --peers in two namespaces discover each other, pair, and B\
   assert.equal(await sha256File(path.join(dir, 'a.bin')), sha256(body))
 
   // Discovery alone trusts nothing: B pairs with the peers it discovered (A), over A's HTTPS port.
+  // A is reachable at two addresses (IPv4 on one link, IPv6 on the other): both are A.
+  const addressesOfA = [`${ADDRESS_A}:2178`, `[${ADDRESS6_A}]:2178`]
   const paired = ok(await runCli(['peers', 'pair', '--json'], {stateDir: stateB, netns: NS_B, env}), 'peers pair').json.result.results as {peer: string; result: string}[]
-  assert.deepEqual(paired.map(({peer, result}) => [peer, result]), [[`${ADDRESS_A}:2178`, 'paired']])
+  assert.ok(paired.length >= 1 && paired.every(({peer, result}) => addressesOfA.includes(peer) && ['paired', 'already-trusted'].includes(result)), JSON.stringify(paired))
+  assert.ok(paired.some(({result}) => result === 'paired'))
   assert.equal((await peersOf(stateB)).find((peer) => peer.host === ADDRESS_A)?.source, 'paired')
 
   await job(NS_B, stateB, 'via-peer', 'client', path.join(dir, 'b.bin'))
   assert.equal(await sha256File(path.join(dir, 'b.bin')), sha256(body))
   const info = ok(await runCli(['info', 'via-peer', '--verbose', '--json'], {stateDir: stateB}), 'info').json.result
-  assert.deepEqual(info.files[0].bytesFromPeers, {[`${ADDRESS_A}:2178`]: body.length}, 'every byte came from A')
+  const fromPeers = info.files[0].bytesFromPeers as Record<string, number>
+  assert.equal(Object.keys(fromPeers).length, 1, 'A was asked once, at one of its addresses')
+  assert.ok(addressesOfA.includes(Object.keys(fromPeers)[0]!), JSON.stringify(fromPeers))
+  assert.equal(Object.values(fromPeers)[0], body.length, 'every byte came from A')
   const sent = await fetchInNamespace(NS_A, `http://${ADDRESS_A}:${ORIGIN_PORT}/sent`)
   assert.equal(sent[ADDRESS_B] ?? 0, 0, 'the origin sent B no body bytes')
   assert.equal(sent[ADDRESS_A], body.length)

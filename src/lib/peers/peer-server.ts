@@ -139,10 +139,21 @@ export class PeerServer {
       this.#sockets.add(socket)
       socket.on('close', () => this.#sockets.delete(socket))
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new BitsError('SERVER_LISTEN', `Cannot listen on ${this.#options.host ?? '127.0.0.1'}:${this.#options.port ?? PEER_PORT}: ${err.message}`, {cause: err, hint: 'Choose another --port or --host'})))
-      server.listen(this.#options.port ?? PEER_PORT, this.#options.host ?? '127.0.0.1', () => resolve())
-    })
+    const listenOn = (host: string) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(this.#options.port ?? PEER_PORT, host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+    const host = this.#options.host ?? '127.0.0.1'
+    try {
+      // Every interface: '::' takes both families where the host has IPv6, else 0.0.0.0 does.
+      await listenOn(host).catch((err: NodeJS.ErrnoException) => (host === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL') ? listenOn('0.0.0.0') : Promise.reject(err)))
+    } catch (err) {
+      throw new BitsError('SERVER_LISTEN', `Cannot listen on ${peerName({host, port: this.#options.port ?? PEER_PORT})}: ${(err as Error).message}`, {cause: err, hint: 'Choose another --port or --host'})
+    }
     this.#server = server
     // Records expire and the size cap holds while the server runs ([MS-BPCR] §3.2.6.1).
     this.#expiry = setInterval(() => void this.#cache.enforceLimits().catch((err: unknown) => this.#ctx.logger.warn('cache', `expiry failed: ${String(err)}`)), 60_000)

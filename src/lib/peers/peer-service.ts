@@ -11,10 +11,10 @@ export interface PeerServiceOptions extends PeerServerOptions {
   discovery?: boolean
 }
 
-/** Discovery for a peer server that listens at `address`, unless turned off. */
-function startDiscovery(ctx: LibContext, options: PeerServiceOptions, address: {port: number}): Promise<DaemonService | undefined> {
+/** Discovery for a peer server that listens at `address` (where it really listens), unless turned off. */
+function startDiscovery(ctx: LibContext, options: PeerServiceOptions, address: {host: string; port: number}): Promise<DaemonService | undefined> {
   if (options.discovery === false) return Promise.resolve(undefined)
-  return startDiscoveryAgent(ctx, {httpsHost: options.host ?? '127.0.0.1', httpsPort: address.port})
+  return startDiscoveryAgent(ctx, {httpsHost: address.host, httpsPort: address.port})
 }
 
 /** The peer server (and its discovery) as services of `bits serve --peers`. */
