@@ -35,7 +35,7 @@ await writeFile(files.serverKey, serverIdentity.keyPem)
 
 const bitsPort = 20_000 + Math.floor(Math.random() * 500)
 const nginxPort = bitsPort + 500
-const bits = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'peers', 'serve', '--port', String(bitsPort), '--state-dir', server.stateDir, '--max-searches', '64', '--workers', '2'], {stdio: 'ignore'})
+const bits = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'peers', 'serve', '--host', '127.0.0.1', '--no-discovery', '--port', String(bitsPort), '--state-dir', server.stateDir, '--max-searches', '64', '--workers', '2'], {stdio: 'ignore'})
 let nginx: ReturnType<typeof spawn> | undefined
 if (spawnSync('sh', ['-c', 'command -v nginx']).status === 0) {
   await mkdir(path.join(work, 'www'), {recursive: true})
