@@ -150,7 +150,7 @@ export class DiscoveryResponder {
     const channel = this.#channel
     if (!channel) return
     this.#channel = undefined
-    const bye = buildDiscovery({kind: 'Bye', peers: [{...this.#advertisement, xaddrs: [], scopes: []}], appSequence: this.#sequence()})
+    const bye = buildDiscovery({kind: 'Bye', peers: [this.#advertisement], appSequence: this.#sequence()})
     await twice(() => channel.toGroup(bye)).catch(() => undefined)
     channel.close()
   }
