@@ -47,6 +47,8 @@ export class FixtureServer {
   readonly #sockets = new Set<Socket>()
   readonly #gets = new Map<string, number>()
   #port = 0
+  /** Connections accepted so far. */
+  connections = 0
 
   readonly #scheme: 'http' | 'https'
 
@@ -55,6 +57,7 @@ export class FixtureServer {
     this.#scheme = tls ? 'https' : 'http'
     this.#server = tls ? createTlsServer(tls, (req, res) => this.#handle(req, res)) : createServer((req, res) => this.#handle(req, res))
     this.#server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+      this.connections++
       this.#sockets.add(socket)
       socket.on('close', () => this.#sockets.delete(socket))
     })

@@ -50,6 +50,16 @@ describe('download engine against a faulty origin', () => {
     assert.deepEqual((await readdir(dir)).filter((name) => name.endsWith('.bitspart')), [])
   })
 
+  test('the files of a job share one connection: a HEAD does not close it', async () => {
+    const bodies = Array.from({length: 5}, () => randomBytes(10_000))
+    for (const [index, body] of bodies.entries()) serve(`many${index}.bin`, body)
+    const job = await queueJob(ctx, 'many', bodies.map((_, index) => ({remoteUrl: origin.url(`/many${index}.bin`), localPath: path.join(dir, `many${index}.bin`)})))
+    assert.equal((await waitForJob(ctx, job.id, inState('TRANSFERRED', 'ERROR'))).state, 'TRANSFERRED')
+    assert.deepEqual(origin.requests.map((request) => request.method), bodies.flatMap(() => ['HEAD', 'GET']))
+    // Without reuse every file would open its own; the pool may open a second while the first finishes a body.
+    assert.ok(origin.connections <= 2, `${origin.connections} connections for ${bodies.length} files`)
+  })
+
   test('a reset mid-body is a transient error; resume continues with a Range and ends byte-identical', async () => {
     const body = randomBytes(400_000)
     serve('r.bin', body, {fault: (n) => (n === 0 ? {kind: 'reset-after', bytes: 150_000} : undefined)})

@@ -122,8 +122,11 @@ export class HttpSession {
     for (const route of routes) {
       try {
         // undici drops the connection after a body sent with a method it does not know (BITS_POST),
-        // fearing a server that ignores the body; BITS servers read it, so keep the connection.
-        const reset = body === undefined ? undefined : false
+        // fearing a server that ignores the body, and after every HEAD, fearing a server that sends
+        // one. BITS sends a HEAD before each file: closing there would cost a new connection (and
+        // TLS handshake) per file. BITS servers read bodies, and a HEAD answered with a body breaks
+        // only the next response on that connection, which then fails and is retried.
+        const reset = body !== undefined || method === 'HEAD' ? false : undefined
         const response = route.forward ? await this.#forward(target, route.proxy!, method, headers, route, signal, body) : await request(target, {method: method as 'GET', headers, dispatcher: route.dispatcher, signal, body, reset})
         return {status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body}
       } catch (err) {
