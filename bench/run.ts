@@ -177,7 +177,8 @@ async function main(): Promise<void> {
         execFileSync('mkdir', ['-p', out])
         const id = bitsJson(['create', 'resume-bench'], state).id as string
         const job = bitsJson(['addfile', id, `${origin.base}/big.bin`, path.join(out, 'big.bin')], state)
-        spawnSync('sh', ['-c', `head -c ${half} '${path.join(www, 'big.bin')}' > '${job.files[0].temporaryName}'`])
+        // Synced, as a checkpoint leaves it: else the resume would pay for flushing the setup's half too.
+        spawnSync('sh', ['-c', `head -c ${half} '${path.join(www, 'big.bin')}' > '${job.files[0].temporaryName}' && sync -d '${job.files[0].temporaryName}'`])
         // Record the half as checkpointed, as an interrupted transfer would have.
         const jobFile = path.join(state, 'jobs', `${id}.json`)
         const record = JSON.parse(execFileSync('cat', [jobFile], {encoding: 'utf8'}))
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
       () => {
         execFileSync('rm', ['-rf', out])
         execFileSync('mkdir', ['-p', out])
-        spawnSync('sh', ['-c', `head -c ${half} '${path.join(www, 'big.bin')}' > '${path.join(out, 'big.bin')}'`])
+        spawnSync('sh', ['-c', `head -c ${half} '${path.join(www, 'big.bin')}' > '${path.join(out, 'big.bin')}' && sync -d '${path.join(out, 'big.bin')}'`])
         return measure(['curl', '-sS', '-C', '-', '-o', path.join(out, 'big.bin'), `${origin.base}/big.bin`])
       },
     )

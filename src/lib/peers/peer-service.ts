@@ -47,6 +47,8 @@ export async function servePeers(ctx: LibContext, options: PeerServiceOptions & 
       resolve()
     }, {once: true})
   })
+  // A worker's channel to its primary would keep it alive after the server closed.
+  if (cluster.isWorker) cluster.worker!.disconnect()
   return address
 }
 
