@@ -1,6 +1,9 @@
 import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
+import {randomBytes} from 'node:crypto'
+import {Readable} from 'node:stream'
+import {CacheStore} from '../../src/lib/cache/cache-store.js'
 import {createContext, type LibContext} from '../../src/lib/context.js'
 import {startDiscoveryAgent} from '../../src/lib/peers/discovery/discovery-agent.js'
 import {DiscoveryResponder, requestDiscovery} from '../../src/lib/peers/discovery/discovery-service.js'
@@ -154,6 +157,25 @@ test('a search with too few peers triggers discovery and asks what answers; disc
   } finally {
     for (const responder of responders) await responder.close()
     for (const server of servers) await server.close()
+  }
+})
+
+test('a search stops waiting for discovery as soon as a peer has the file', {timeout: 30_000}, async () => {
+  const client = context('early-client')
+  const holder = context('early-holder')
+  await addTrusted(holder, (await ensureIdentity(client)).certPem)
+  await addTrusted(client, (await ensureIdentity(holder)).certPem)
+  await new CacheStore(holder).add({url: 'https://origin.example/early.bin', size: 100, fileModifiedAt: null, etag: '"e"', data: Readable.from([randomBytes(100)])})
+  const server = new PeerServer(holder, {host: '127.0.0.1', port: 0})
+  const {port} = await server.listen()
+  try {
+    await addPeer(client, {host: '127.0.0.1', port, source: 'added'})
+    // Nobody answers the Probe; without the early end this search would wait ten minutes (and time out).
+    const [prober] = await group(1)
+    const answers = await searchPeers(client, {originUrl: 'https://origin.example/early.bin', fileSize: 100}, {discovery: {transport: prober!}, discoveryWaitMs: 600_000, attemptTimeoutMs: 3000})
+    assert.deepEqual(answers.map((answer) => answer.result), ['FOUND'])
+  } finally {
+    await server.close()
   }
 })
 

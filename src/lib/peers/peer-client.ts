@@ -73,7 +73,6 @@ export async function createPeerAgent(ctx: LibContext, timeoutMs: number): Promi
   return new Agent({connect: connector as buildConnector.connector, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
 }
 
-
 /**
  * A FileSearchRequest: asks up to `idealServers` peers of the peer table, in random order, each
  * within the attempt timeout and all within the search timeout, and reports every answer. Peers
@@ -96,7 +95,14 @@ export async function searchPeers(ctx: LibContext, query: SearchRequest, options
   const agent = await createPeerAgent(ctx, attemptTimeoutMs)
   const body = buildSearchRequest(query)
   const deadline = AbortSignal.timeout(options.searchTimeoutMs ?? 60_000)
-  const attempt = async (peer: {host: string; port: number}): Promise<PeerAnswer> => {
+  let onFound!: () => void
+  const found = new Promise<'found'>((resolve) => (onFound = () => resolve('found')))
+  const attempt = (peer: {host: string; port: number}): Promise<PeerAnswer> =>
+    ask(peer).then((answer) => {
+      if (answer.result === 'FOUND') onFound()
+      return answer
+    })
+  const ask = async (peer: {host: string; port: number}): Promise<PeerAnswer> => {
     const name = peerName(peer)
     try {
       const response = await request(`https://${name}/BITS-peer-caching`, {
@@ -138,9 +144,10 @@ export async function searchPeers(ctx: LibContext, query: SearchRequest, options
         ctx.logger.warn('peers', `discovery failed: ${(err as Error).message}`)
         return {suppressed: false}
       })
-      const outcome = await Promise.race([discovered, new Promise<'waited'>((resolve) => setTimeout(resolve, options.discoveryWaitMs ?? 5000, 'waited').unref())])
+      // The wait ends early once some peer has the file.
+      const outcome = await Promise.race([discovered, found, new Promise<'waited'>((resolve) => setTimeout(resolve, options.discoveryWaitMs ?? 5000, 'waited').unref())])
       waiting = false
-      if (outcome !== 'waited' && outcome.suppressed) ctx.logger.debug('peers', 'discovery suppressed: a Probe went out less than 10 minutes ago')
+      if (typeof outcome === 'object' && outcome.suppressed) ctx.logger.debug('peers', 'discovery suppressed: a Probe went out less than 10 minutes ago')
     }
     const answers = await Promise.all(attempts)
     await markAuthenticated(ctx, answers.filter((answer) => answer.result === 'FOUND' || answer.result === 'NOT_FOUND').map((answer) => answer.peer))
