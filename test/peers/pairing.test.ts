@@ -201,6 +201,17 @@ test('pairing - a trust table full of entries under a minute old refuses (503, P
   assert.ok(!now.some((entry) => entry.fingerprint === old[0]!.fingerprint), 'the oldest went')
 })
 
+test('pairWithPeers() - a server discovered at two addresses is paired once, through the address that answers', async () => {
+  const client = await machine(SECRET)
+  const good = await serve(await machine(SECRET))
+  const endpoint = 'uuid:00000000-0000-4000-8000-0000000000ab'
+  await addPeer(client, {host: '127.0.0.1', port: 9, source: 'discovered', endpoint})
+  await addPeer(client, {host: '127.0.0.1', port: good, source: 'discovered', endpoint})
+  const outcomes = await pairWithPeers(client)
+  assert.deepEqual(outcomes.map((outcome) => [outcome.peer, outcome.result]), [[`127.0.0.1:${good}`, 'paired']])
+  assert.deepEqual((await listPeers(client)).map((entry) => [entry.port, entry.source]), [[9, 'paired'], [good, 'paired']])
+})
+
 test('pairWithPeers() - without addresses pairs with every peer of the table not paired yet, and reports each', async () => {
   const client = await machine(SECRET)
   const good = await serve(await machine(SECRET))

@@ -47,7 +47,6 @@ function proofMatches(expected: Buffer, given: unknown): boolean {
   return bytes.length === expected.length && timingSafeEqual(bytes, expected)
 }
 
-
 /** The body, or undefined when it is larger than `limit` (what is over is drained, not kept). */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'])
@@ -294,21 +293,36 @@ export interface PairOutcome {
 export async function pairWithPeers(ctx: LibContext, addresses: string[] = []): Promise<PairOutcome[]> {
   const given = addresses.map((address) => parsePeerAddress(address))
   const secret = await groupSecret(ctx)
-  const candidates = given.length > 0 ? given : (await listPeers(ctx)).filter((peer) => peer.source !== 'paired').map(({host, port}) => ({host, port}))
-  const targets = [...new Map(candidates.map((target) => [peerName(target), target])).values()]
+  const candidates: {host: string; port: number; endpoint?: string}[] = given.length > 0 ? given : (await listPeers(ctx)).filter((peer) => peer.source !== 'paired')
+  // One server discovered at several addresses is paired once; its other addresses are tried only
+  // when the first cannot be reached, and all of them become paired with it.
+  const servers = new Map<string, {host: string; port: number}[]>()
+  for (const candidate of candidates) {
+    const key = candidate.endpoint ?? peerName(candidate)
+    const addresses = servers.get(key) ?? []
+    if (!addresses.some((known) => peerName(known) === peerName(candidate))) addresses.push({host: candidate.host, port: candidate.port})
+    servers.set(key, addresses)
+  }
+  const targets = [...servers.values()]
   if (targets.length === 0) return []
   const identity = await ensureIdentity(ctx)
   const outcomes: PairOutcome[] = new Array<PairOutcome>(targets.length)
   let next = 0
   const worker = async () => {
     for (let index = next++; index < targets.length; index = next++) {
-      const target = targets[index]!
-      try {
-        const paired = await pairUsing(ctx, identity, secret, target)
-        outcomes[index] = {peer: paired.peer, result: paired.alreadyTrusted ? 'already-trusted' : 'paired', fingerprint: paired.fingerprint, subject: paired.subject}
-      } catch (err) {
-        const error = toBitsError(err)
-        outcomes[index] = {peer: peerName(target), result: 'failed', error: {code: error.code, message: error.message, ...(error.hint === undefined ? {} : {hint: error.hint}), retryable: error.retryable}}
+      const addresses = targets[index]!
+      for (const [tried, target] of addresses.entries()) {
+        try {
+          const paired = await pairUsing(ctx, identity, secret, target)
+          for (const other of addresses) if (other !== target) await addPeer(ctx, {...other, source: 'paired'})
+          outcomes[index] = {peer: paired.peer, result: paired.alreadyTrusted ? 'already-trusted' : 'paired', fingerprint: paired.fingerprint, subject: paired.subject}
+          break
+        } catch (err) {
+          const error = toBitsError(err)
+          outcomes[index] = {peer: peerName(target), result: 'failed', error: {code: error.code, message: error.message, ...(error.hint === undefined ? {} : {hint: error.hint}), retryable: error.retryable}}
+          // Another address helps only when this one could not be reached.
+          if (error.code !== 'PEER_UNREACHABLE' || tried === addresses.length - 1) break
+        }
       }
     }
   }
