@@ -201,6 +201,17 @@ test('pairing - a trust table full of entries under a minute old refuses (503, P
   assert.ok(!now.some((entry) => entry.fingerprint === old[0]!.fingerprint), 'the oldest went')
 })
 
+test('pairing - a client whose own trust table is full of fresh entries stops before the proof: the peer trusts nothing', async () => {
+  const client = await machine(SECRET)
+  const peer = await machine(SECRET)
+  const port = await serve(peer)
+  const fresh = fullTable(0)
+  await writeFile(path.join(client.stateDir, 'peers', 'trusted.json'), JSON.stringify(fresh))
+  await rejectsWith(pairWithPeer(client, {host: '127.0.0.1', port}), 'PEER_TRUST_FULL')
+  assert.deepEqual(await listTrusted(peer), [], 'the peer was never sent a proof')
+  assert.deepEqual(await listTrusted(client), fresh)
+})
+
 test('pairWithPeers() - a server discovered at two addresses is paired once, through the address that answers', async () => {
   const client = await machine(SECRET)
   const good = await serve(await machine(SECRET))

@@ -157,14 +157,27 @@ export async function addTrusted(ctx: LibContext, certOrFingerprint: string, sou
     const index = entries.findIndex((existing) => existing.fingerprint === entry.fingerprint)
     if (index >= 0) entries.splice(index, 1)
     // Throwing here leaves the file as it was: updateTrusted writes only after the change returns.
-    const oldest = entries[0]
-    if (source === 'paired' && entries.length >= MAX_TRUSTED && oldest && ctx.now().getTime() - Date.parse(oldest.addedAt) < PAIRED_EVICTION_MIN_AGE_MS) {
-      throw new BitsError('PEER_TRUST_FULL', `The trust table holds ${MAX_TRUSTED} peers and its oldest was added less than a minute ago`, {hint: 'Try again in a minute, or remove peers with bits peers trust remove'})
+    if (source === 'paired') {
+      const full = trustTableFull(ctx, entries)
+      if (full) throw full
     }
     entries.push(entry)
     const evicted = entries.length > MAX_TRUSTED ? entries.splice(0, entries.length - MAX_TRUSTED) : []
     return {added: entry, evicted}
   })
+}
+
+/** PEER_TRUST_FULL when one more paired entry cannot push out the oldest (full, and the oldest under a minute old). */
+function trustTableFull(ctx: LibContext, entries: TrustedPeer[]): BitsError | undefined {
+  const oldest = entries[0]
+  if (entries.length < MAX_TRUSTED || !oldest || ctx.now().getTime() - Date.parse(oldest.addedAt) >= PAIRED_EVICTION_MIN_AGE_MS) return undefined
+  return new BitsError('PEER_TRUST_FULL', `The trust table holds ${MAX_TRUSTED} peers and its oldest was added less than a minute ago`, {hint: 'Try again in a minute, or remove peers with bits peers trust remove'})
+}
+
+/** Whether pairing could trust this certificate now: it is trusted already, or the table has room. */
+export async function pairingRoomFor(ctx: LibContext, fingerprint: string): Promise<BitsError | undefined> {
+  const entries = await listTrusted(ctx)
+  return entries.some((entry) => entry.fingerprint === fingerprint) ? undefined : trustTableFull(ctx, entries)
 }
 
 export async function removeTrusted(ctx: LibContext, fingerprintText: string): Promise<TrustedPeer> {

@@ -5,7 +5,7 @@ import type {PeerCertificate, TLSSocket} from 'node:tls'
 import type {LibContext} from '../context.js'
 import {BitsError, toBitsError} from '../errors.js'
 import {readGroup} from './peer-group.js'
-import {addTrusted, ensureIdentity, isTrusted, type PeerIdentity} from './peer-identity.js'
+import {addTrusted, ensureIdentity, isTrusted, pairingRoomFor, type PeerIdentity} from './peer-identity.js'
 import {addPeer, listPeers, parsePeerAddress, peerName} from './peer-table.js'
 
 /*
@@ -144,7 +144,7 @@ interface PairReply {
 }
 
 /** One pairing request over its own TLS connection (no agent, no session reuse). */
-function exchange(identity: PeerIdentity, secret: Buffer, address: {host: string; port: number}): Promise<PairReply> {
+function exchange(identity: PeerIdentity, secret: Buffer, address: {host: string; port: number}, canTrust: (server: X509Certificate) => Promise<BitsError | undefined>): Promise<PairReply> {
   const clientDer = new X509Certificate(identity.certPem).raw
   // The proof is always 32 bytes, so the length is known before the server certificate is.
   const length = Buffer.byteLength(JSON.stringify({version: PAIR_VERSION, proof: Buffer.alloc(32).toString('base64')}))
@@ -173,11 +173,19 @@ function exchange(identity: PeerIdentity, secret: Buffer, address: {host: string
       socket.once('secureConnect', () => {
         const raw = (socket as TLSSocket).getPeerCertificate()?.raw
         if (!raw) return void req.destroy(new BitsError('PEER_PROTOCOL', `${peerName(address)} presented no certificate`))
-        if (new X509Certificate(raw).fingerprint256 === identity.fingerprint) {
+        const server = new X509Certificate(raw)
+        if (server.fingerprint256 === identity.fingerprint) {
           return void req.destroy(new BitsError('USAGE_INVALID_ARG', `${peerName(address)} is this machine's own peer server`, {hint: 'Pair with another machine of the group'}))
         }
-        serverDer = raw
-        req.end(JSON.stringify({version: PAIR_VERSION, proof: pairProof(secret, 'client', clientDer, raw).toString('base64')}))
+        // Checked before the proof goes out, so that the peer never trusts a machine that cannot trust it back.
+        void canTrust(server).then(
+          (refusal) => {
+            if (refusal) return void req.destroy(refusal)
+            serverDer = raw
+            req.end(JSON.stringify({version: PAIR_VERSION, proof: pairProof(secret, 'client', clientDer, raw).toString('base64')}))
+          },
+          (err: unknown) => req.destroy(err as Error),
+        )
       })
     })
     req.on('response', (res) => {
@@ -219,7 +227,7 @@ async function pairUsing(ctx: LibContext, identity: PeerIdentity, secret: Buffer
   const name = peerName(address)
   let reply: PairReply
   try {
-    reply = await exchange(identity, secret, address)
+    reply = await exchange(identity, secret, address, (server) => pairingRoomFor(ctx, server.fingerprint256))
   } catch (err) {
     if (err instanceof BitsError) throw err
     throw new BitsError('PEER_UNREACHABLE', `Cannot pair with ${name}: ${(err as Error).message}`, {cause: err, hint: 'Check that bits peers serve runs there and listens on an address this machine reaches'})
