@@ -89,7 +89,10 @@ export function unicastTransport(options: {bindAddress: string; bindPort: number
 
 interface Interfaces {
   ipv4: {name: string; address: string}[]
-  /** Interfaces with an IPv6 link-local address: FF02::C is link-scoped, so it is sent per interface. */
+  /**
+   * Zones of the interfaces with an IPv6 link-local address: FF02::C is link-scoped, so it is sent
+   * per interface. A zone is the interface name, or its index on Windows.
+   */
   ipv6: string[]
   /** The subnets this machine is attached to, loopback included. */
   attached: BlockList
@@ -108,7 +111,10 @@ export function discoveryInterfaces(onlyAddress?: string): Interfaces {
     for (const entry of entries) {
       if (entry.internal) continue
       if (entry.family === 'IPv4') result.ipv4.push({name, address: entry.address})
-      else if (entry.address.startsWith('fe80:') && !result.ipv6.includes(name)) result.ipv6.push(name)
+      else if (entry.address.startsWith('fe80:')) {
+        const zone = process.platform === 'win32' ? String(entry.scopeid) : name
+        if (!result.ipv6.includes(zone)) result.ipv6.push(zone)
+      }
     }
   }
   return result
@@ -155,7 +161,7 @@ export function multicastTransport(options: {onlyAddress?: string; port?: number
         await bind(ipv6, localPort, '::')
         ipv6.setMulticastTTL(1)
         ipv6.setMulticastLoopback(true)
-        if (role === 'responder') for (const name of interfaces.ipv6) join(ipv6, IPV6_GROUP, `::%${name}`)
+        if (role === 'responder') for (const zone of interfaces.ipv6) join(ipv6, IPV6_GROUP, `::%${zone}`)
       } catch {
         ipv6.close()
         ipv6 = undefined
@@ -170,14 +176,14 @@ export function multicastTransport(options: {onlyAddress?: string; port?: number
             }
             await send(ipv4, datagram, port, IPV4_GROUP)
           }
-          if (ipv6) for (const name of interfaces.ipv6) await send(ipv6, datagram, port, `${IPV6_GROUP}%${name}`)
+          if (ipv6) for (const zone of interfaces.ipv6) await send(ipv6, datagram, port, `${IPV6_GROUP}%${zone}`)
         },
         async toAddress(datagram, to) {
           if (isIP(to.address.split('%')[0]!) !== 6) return send(ipv4, datagram, to.port, to.address)
           if (!ipv6) return
           // A link-local sender arrives without its zone: answer on every IPv6 link, the wrong ones drop it.
           const zoned = /^fe80:/i.test(to.address) && !to.address.includes('%')
-          for (const address of zoned ? interfaces.ipv6.map((name) => `${to.address}%${name}`) : [to.address]) await send(ipv6, datagram, to.port, address)
+          for (const address of zoned ? interfaces.ipv6.map((zone) => `${to.address}%${zone}`) : [to.address]) await send(ipv6, datagram, to.port, address)
         },
         unref() {
           ipv4.unref()
