@@ -139,7 +139,7 @@ test('two bits serve --peers in two namespaces discover each other, pair, and B\
   const url = `http://${ADDRESS_A}:${ORIGIN_PORT}/shared.bin`
 
   // Defaults only: the peer server listens on every interface (::) and advertises itself.
-  const serve = (netns: string, stateDir: string) => start(netns, bitsCommand(['serve', '--state-dir', stateDir, '--peers', '--log-level', 'info'], netns), 'bits serve')
+  const serve = (netns: string, stateDir: string) => start(netns, bitsCommand(['serve', '--state-dir', stateDir, '--peers', '--jsonl', '--log-level', 'info'], netns), 'bits serve')
   const serveA = serve(NS_A, stateA)
   await until('A to advertise itself', async () => (serveA.output().includes('advertising') ? true : undefined), 15_000, serveA.output)
   const startedB = Date.now()
@@ -154,6 +154,10 @@ test('two bits serve --peers in two namespaces discover each other, pair, and B\
   t.diagnostic(`discovered each other ${Date.now() - startedB} ms after B started`)
   assert.equal(aSeenByB.source, 'discovered')
   assert.equal(bSeenByA.source, 'discovered')
+  // serve --jsonl reports each discovery as a peer event.
+  const peerEvents = (output: string) => output.split('\n').filter((line) => line.startsWith('{"type":"peer"')).map((line) => JSON.parse(line) as {peer: {host: string; source: string}})
+  assert.ok(peerEvents(serveB.output()).some((event) => event.peer.host === ADDRESS_A && event.peer.source === 'discovered'), serveB.output())
+  assert.ok(peerEvents(serveA.output()).some((event) => event.peer.host === ADDRESS_B), serveA.output())
 
   // A downloads the file from the origin and keeps it in its cache for peers.
   const job = async (netns: string, stateDir: string, name: string, flags: string, local: string) => {

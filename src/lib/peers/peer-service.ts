@@ -4,17 +4,20 @@ import type {DaemonService} from '../server/daemon.js'
 import {BitsError} from '../errors.js'
 import {startDiscoveryAgent} from './discovery/discovery-agent.js'
 import {PeerServer, type PeerServerOptions} from './peer-server.js'
+import type {PeerEntry} from './peer-table.js'
 import {parseRate} from './rate-limit.js'
 
 export interface PeerServiceOptions extends PeerServerOptions {
   /** Advertise the server and find others by [MS-BPDP] (when it listens beyond loopback). @default true */
   discovery?: boolean
+  /** Discovery found a peer server. */
+  onPeer?(peer: PeerEntry): void
 }
 
 /** Discovery for a peer server that listens at `address` (where it really listens), unless turned off. */
 function startDiscovery(ctx: LibContext, options: PeerServiceOptions, address: {host: string; port: number}): Promise<DaemonService | undefined> {
   if (options.discovery === false) return Promise.resolve(undefined)
-  return startDiscoveryAgent(ctx, {httpsHost: address.host, httpsPort: address.port})
+  return startDiscoveryAgent(ctx, {httpsHost: address.host, httpsPort: address.port, onPeer: options.onPeer})
 }
 
 /** The peer server (and its discovery) as services of `bits serve --peers`. */

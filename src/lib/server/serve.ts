@@ -3,6 +3,7 @@ import {BitsError} from '../errors.js'
 import type {JobView} from '../jobs/job.js'
 import {proxyEnvironment, readSettings} from '../settings.js'
 import {startPeerServices, type PeerServiceOptions} from '../peers/peer-service.js'
+import type {PeerEntry} from '../peers/peer-table.js'
 import {startUploadService, type UploadServiceOptions} from '../upload/upload-service.js'
 import {Daemon, type DaemonStopReason} from './daemon.js'
 
@@ -10,6 +11,7 @@ import {Daemon, type DaemonStopReason} from './daemon.js'
 export type ServeEvent =
   | {type: 'started'; pid: number; stateDir: string; time: string}
   | {type: 'state'; time: string; job: Pick<JobView, 'id' | 'displayName' | 'state' | 'bytesTransferred' | 'bytesTotal' | 'error'>; previous: string}
+  | {type: 'peer'; time: string; peer: Pick<PeerEntry, 'host' | 'port' | 'source' | 'fqdn'>}
   | {type: 'stopped'; reason: DaemonStopReason | 'already-running'; time: string}
 
 export interface ServeOptions {
@@ -53,7 +55,10 @@ export async function serveStateDir(ctx: LibContext, options: ServeOptions): Pro
     options.onEvent?.({type: 'state', time: time(), previous, job: {id: job.id, displayName: job.displayName, state: job.state, bytesTransferred: job.bytesTransferred, bytesTotal: job.bytesTotal, error: job.error}})
   })
   try {
-    if (options.peers) for (const service of await startPeerServices(ctx, options.peers)) daemon.addService(service)
+    if (options.peers) {
+      const onPeer = (peer: PeerEntry) => options.onEvent?.({type: 'peer', time: time(), peer: {host: peer.host, port: peer.port, source: peer.source, fqdn: peer.fqdn}})
+      for (const service of await startPeerServices(ctx, {...options.peers, onPeer})) daemon.addService(service)
+    }
     if (options.upload) daemon.addService(await startUploadService(ctx, options.upload))
   } catch (err) {
     await daemon.close()

@@ -4,7 +4,7 @@ import type {DaemonService} from '../../server/daemon.js'
 import {readSettings} from '../../settings.js'
 import {localFqdn, readGroup} from '../peer-group.js'
 import {ensureIdentity} from '../peer-identity.js'
-import {addPeer, peerName} from '../peer-table.js'
+import {addPeer, peerName, type PeerEntry} from '../peer-table.js'
 import {DiscoveryResponder, endpointOf, requestDiscovery} from './discovery-service.js'
 import {advertisedAddresses, multicastTransport, type DiscoveryTransport} from './discovery-transport.js'
 
@@ -30,6 +30,8 @@ export interface DiscoveryAgentOptions {
   scope?: string
   /** Overrides the transport the settings choose (tests). */
   transport?: DiscoveryTransport
+  /** A peer server was found (Hello or ProbeMatch) and recorded in the peer table. */
+  onPeer?(peer: PeerEntry): void
 }
 
 /**
@@ -58,7 +60,10 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
     onHello(peers) {
       for (const peer of peers) {
         void addPeer(ctx, {...peer, source: 'discovered'})
-          .then(() => ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peerName(peer)}`))
+          .then((entry) => {
+            ctx.logger.info('discovery', `Hello from ${peer.fqdn} at ${peerName(peer)}`)
+            options.onPeer?.(entry)
+          })
           .catch((err: unknown) => ctx.logger.warn('discovery', `could not record ${peer.host}: ${String(err)}`))
       }
     },
@@ -71,7 +76,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
   }
   ctx.logger.info('discovery', `advertising ${responder.endpoint} in ${scopes.join(' ')}`)
   const stopping = new AbortController()
-  const startupProbe = requestDiscovery(ctx, {transport, scopes, ownEndpoint: responder.endpoint, signal: stopping.signal})
+  const startupProbe = requestDiscovery(ctx, {transport, scopes, ownEndpoint: responder.endpoint, signal: stopping.signal, onRecorded: options.onPeer})
     .then((result) => ctx.logger.info('discovery', result.suppressed ? 'start-up probe suppressed (a probe went out less than 10 minutes ago)' : `start-up probe found ${result.peers.length} peer(s)`))
     .catch((err: unknown) => ctx.logger.warn('discovery', `probe failed: ${String(err)}`))
   return {

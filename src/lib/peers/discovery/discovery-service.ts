@@ -261,6 +261,8 @@ async function lastProbeAt(ctx: LibContext): Promise<number | undefined> {
 export interface DiscoveryRequest extends ProbeOptions {
   /** Probe even while the 10-minute suppression timer runs (an explicit `peers discover`). */
   force?: boolean
+  /** Called with each answer once it is in the peer table. */
+  onRecorded?(entry: PeerEntry): void
 }
 
 /**
@@ -278,7 +280,12 @@ export async function requestDiscovery(ctx: LibContext, request: DiscoveryReques
     scopes: request.scopes ?? [(await readGroup(ctx)).scope],
     waitMs: request.waitMs ?? DISCOVERY_LIFETIME_MS,
     onPeer(peer) {
-      adding.push(addPeer(ctx, {...peer, source: 'discovered'}))
+      adding.push(
+        addPeer(ctx, {...peer, source: 'discovered'}).then((entry) => {
+          request.onRecorded?.(entry)
+          return entry
+        }),
+      )
       request.onPeer?.(peer)
     },
   })
