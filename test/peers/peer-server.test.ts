@@ -131,3 +131,19 @@ test('malformed requests get their status codes and the server keeps serving', a
   assert.ok(flood.every((answer) => answer.status === 200 || answer.status === 503), 'over the concurrency limit: 503')
   assert.equal(parseSearchResponse((await exchange(post(good), trustedClient)).body).status, 'Success', 'still serving')
 })
+
+test('a record deleted while its data file is open is not served again: 404 once the record is gone', async () => {
+  const cache = new CacheStore(serverCtx)
+  const body = randomBytes(3000)
+  const id = (await cache.add({url: 'https://example.com/going.bin', size: body.length, fileModifiedAt: null, etag: '"g"', data: Readable.from([body])})).id
+  const target = `/BITS-peer-caching/%7B${id}%7D`
+  for (const range of ['0-999', '1000-2999']) {
+    const answer = await exchange(get(target, `Range: bytes=${range}\r\n`), trustedClient)
+    const [start, end] = range.split('-').map(Number) as [number, number]
+    assert.deepEqual([answer.status, answer.body], [206, body.subarray(start, end + 1)])
+  }
+  await cache.delete(id)
+  // The server keeps looked-up records for a second; after that the deleted record is unknown.
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  assert.equal((await exchange(get(target, 'Range: bytes=0-99\r\n'), trustedClient)).status, 404)
+})
