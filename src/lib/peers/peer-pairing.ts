@@ -4,6 +4,7 @@ import {request as httpsRequest} from 'node:https'
 import type {PeerCertificate, TLSSocket} from 'node:tls'
 import type {LibContext} from '../context.js'
 import {BitsError, toBitsError} from '../errors.js'
+import {readBoundedBody} from './bounded-body.js'
 import {readGroup} from './peer-group.js'
 import {addTrusted, ensureIdentity, isTrusted, pairingRoomFor, type PeerIdentity} from './peer-identity.js'
 import {addPeer, listPeers, parsePeerAddress, peerName} from './peer-table.js'
@@ -45,19 +46,6 @@ function proofMatches(expected: Buffer, given: unknown): boolean {
   if (typeof given !== 'string') return false
   const bytes = Buffer.from(given, 'base64')
   return bytes.length === expected.length && timingSafeEqual(bytes, expected)
-}
-
-/** The body, or undefined when it is larger than `limit` (what is over is drained, not kept). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) return undefined
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size <= limit) chunks.push(chunk as Buffer)
-  }
-  return size <= limit ? Buffer.concat(chunks) : undefined
 }
 
 interface PairAnswer {
@@ -106,7 +94,7 @@ export class PairingResponder {
     const socket = req.socket as TLSSocket
     const clientDer = socket.getPeerCertificate?.()?.raw
     const serverDer = (socket.getCertificate?.() as PeerCertificate | null)?.raw
-    const body = await readBody(req, MAX_PAIR_BODY)
+    const body = await readBoundedBody(req, MAX_PAIR_BODY)
     if (!clientDer || !serverDer || !body) return {status: 400}
     let message: {version?: unknown; proof?: unknown}
     try {

@@ -9,6 +9,7 @@ import {CacheStore, dataLength, type CacheRecord} from '../cache/cache-store.js'
 import type {LibContext} from '../context.js'
 import {BitsError} from '../errors.js'
 import {formatJobId, parseGuid} from '../jobs/job-ref.js'
+import {readBoundedBody} from './bounded-body.js'
 import {buildSearchResponse, MalformedMessage, parseSearchRequest, type SearchStatus, type WireRecord} from './bpcr-messages.js'
 import {ensureIdentity, isTrusted} from './peer-identity.js'
 import {PAIR_PATH, PairingResponder} from './peer-pairing.js'
@@ -279,17 +280,12 @@ export class PeerServer {
     if (this.#searches >= maxSearches) return this.#status(req, res, 503)
     this.#searches++
     try {
-      const chunks: Buffer[] = []
-      let received = 0
-      for await (const chunk of req) {
-        received += (chunk as Buffer).length
-        if (received > length) return this.#status(req, res, 400)
-        chunks.push(chunk as Buffer)
-      }
+      const body = await readBoundedBody(req, length)
+      if (!body) return this.#status(req, res, 400)
       if (!(await this.#trusted(req))) return this.#reply(res, 'CertificateNotFound')
       let request
       try {
-        request = parseSearchRequest(Buffer.concat(chunks))
+        request = parseSearchRequest(body)
       } catch (err) {
         if (err instanceof MalformedMessage) return this.#reply(res, 'InvalidSearch')
         throw err

@@ -53,7 +53,7 @@ export async function startDiscoveryAgent(ctx: LibContext, options: DiscoveryAge
   const responder = new DiscoveryResponder({
     transport,
     httpsPort: options.httpsPort,
-    addresses: advertisedAddresses(onlyAddress ?? (isIP(options.httpsHost) ? options.httpsHost : '::')),
+    addresses: advertisedAddresses(isIP(options.httpsHost) ? options.httpsHost : '::'),
     scopes,
     fqdn: localFqdn(),
     endpoint: endpointOf(identity.fingerprint),

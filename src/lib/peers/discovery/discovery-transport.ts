@@ -143,9 +143,12 @@ export function advertisedAddresses(listenHost: string): string[] {
  */
 export function multicastTransport(options: {onlyAddress?: string; port?: number} = {}): DiscoveryTransport {
   const port = options.port ?? DISCOVERY_PORT
-  const interfaces = discoveryInterfaces(options.onlyAddress)
+  // Read on first use: a search builds a transport and then, mostly, finds discovery suppressed.
+  let known: Interfaces | undefined
+  const current = () => (known ??= discoveryInterfaces(options.onlyAddress))
   return {
     async open(role, onDatagram) {
+      const interfaces = current()
       if (interfaces.ipv4.length === 0 && interfaces.ipv6.length === 0) throw new Error('no network interface to discover on (only loopback is up)')
       const localPort = role === 'responder' ? port : 0
       const ipv4 = createSocket({type: 'udp4', reuseAddr: true})
@@ -197,7 +200,7 @@ export function multicastTransport(options: {onlyAddress?: string; port?: number
     },
     reachable: (host) => {
       const family = isIP(host)
-      return family !== 0 && interfaces.attached.check(host, family === 6 ? 'ipv6' : 'ipv4')
+      return family !== 0 && current().attached.check(host, family === 6 ? 'ipv6' : 'ipv4')
     },
   }
 }
